@@ -1,0 +1,16 @@
+"""HTTP resources. `MODULES` lists every blueprint; registering a resource is adding it here."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from backend.api import auth, directory, requests, tracking, work_orders
+
+MODULES: tuple[Blueprint, ...] = (
+    auth.blp,
+    requests.blp,
+    requests.partner_blp,
+    work_orders.blp,
+    tracking.blp,
+    directory.blp,
+)

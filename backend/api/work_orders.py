@@ -1,0 +1,226 @@
+"""Work orders: lists with filters, detail, history, assignment, accept/decline and status moves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from backend.api.pagination import PageArgs, PageSchema, paginate
+from backend.api.schemas import AwareDateTime, EventSchema, StrictSchema
+from backend.api.security import API_KEY, BEARER, require
+from backend.errors import not_found
+from backend.extensions import Blueprint, db_session
+from backend.models import Priority, Technician, WorkOrder, WorkOrderEvent
+from backend.policy import get_visible_work_order, visible_work_orders
+from backend.services import work_orders as service
+from backend.services.states import Status, allowed_targets
+
+blp = Blueprint(
+    "work_orders", __name__, url_prefix="/work-orders", description="Work orders through their lifecycle."
+)
+
+
+class WorkOrderSchema(ma.Schema):
+    id = ma.fields.String()
+    number = ma.fields.String()
+    status = ma.fields.String()
+    version = ma.fields.Integer()
+    request_id = ma.fields.String(allow_none=True)
+    customer_id = ma.fields.String()
+    product_id = ma.fields.String(allow_none=True)
+    address_id = ma.fields.String(allow_none=True)
+    region_id = ma.fields.String(allow_none=True)
+    rework_of_id = ma.fields.String(allow_none=True)
+    service_mode = ma.fields.String()
+    priority = ma.fields.String()
+    hazards = ma.fields.List(ma.fields.String())
+    product_category = ma.fields.String()
+    fault_type = ma.fields.String(allow_none=True)
+    fault_description = ma.fields.String()
+    complex_job = ma.fields.Boolean()
+    assignee_id = ma.fields.String(allow_none=True)
+    assigned_at = AwareDateTime(allow_none=True)
+    appointment_start = AwareDateTime(allow_none=True)
+    appointment_end = AwareDateTime(allow_none=True)
+    respond_due_at = AwareDateTime(allow_none=True)
+    resolve_due_at = AwareDateTime(allow_none=True)
+    eta_at = AwareDateTime(allow_none=True)
+    lat = ma.fields.Float(allow_none=True)
+    lng = ma.fields.Float(allow_none=True)
+    completed_at = AwareDateTime(allow_none=True)
+    closed_at = AwareDateTime(allow_none=True)
+    created_at = AwareDateTime()
+    updated_at = AwareDateTime()
+
+
+class WorkOrderPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(WorkOrderSchema))
+
+
+class WorkOrderListArgs(PageArgs):
+    status = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([s.value for s in Status])))
+    region_id = ma.fields.String(validate=ma.validate.Length(max=36))
+    technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
+    priority = ma.fields.String(validate=ma.validate.OneOf([p.value for p in Priority]))
+    unassigned = ma.fields.Boolean(metadata={"description": "Only the dispatch queue (no assignee)."})
+    created_from = AwareDateTime()
+    created_to = AwareDateTime()
+
+
+class AssignSchema(StrictSchema):
+    technician_id = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=36))
+    reason = ma.fields.String(validate=ma.validate.Length(max=500))
+    base_version = ma.fields.Integer(validate=ma.validate.Range(min=1))
+
+
+class DeclineSchema(StrictSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class TransitionSchema(StrictSchema):
+    to = ma.fields.String(required=True, validate=ma.validate.OneOf([s.value for s in Status]))
+    reason = ma.fields.String(validate=ma.validate.Length(max=500))
+    base_version = ma.fields.Integer(
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "Refuse with 409 if the order changed since."},
+    )
+
+
+class TransitionResultSchema(ma.Schema):
+    work_order = ma.fields.Nested(WorkOrderSchema)
+    event = ma.fields.Nested(EventSchema)
+    allowed_next = ma.fields.List(ma.fields.String())
+
+
+@blp.route("")
+class WorkOrders(MethodView):
+    @blp.arguments(WorkOrderListArgs, location="query")
+    @blp.response(200, WorkOrderPageSchema)
+    @blp.doc(security=BEARER + API_KEY)
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """List the work orders you may see (technicians: assigned to them; customers: theirs;
+        partners: theirs; staff: all), newest first, filtered."""
+        principal = require("work_order.read")
+        stmt = sa.select(WorkOrder).where(visible_work_orders(principal))
+        if args.get("status"):
+            stmt = stmt.where(WorkOrder.status.in_(args["status"]))
+        if "region_id" in args:
+            stmt = stmt.where(WorkOrder.region_id == args["region_id"])
+        if "technician_id" in args:
+            stmt = stmt.where(WorkOrder.assignee_id == args["technician_id"])
+        if "priority" in args:
+            stmt = stmt.where(WorkOrder.priority == args["priority"])
+        if args.get("unassigned"):
+            stmt = stmt.where(WorkOrder.assignee_id.is_(None))
+        if "created_from" in args:
+            stmt = stmt.where(WorkOrder.created_at >= args["created_from"])
+        if "created_to" in args:
+            stmt = stmt.where(WorkOrder.created_at < args["created_to"])
+        return paginate(db_session(), stmt, WorkOrder, args.get("cursor"), args["limit"])
+
+
+@blp.route("/<string:work_order_id>")
+class WorkOrderById(MethodView):
+    @blp.response(200, WorkOrderSchema)
+    @blp.doc(security=BEARER + API_KEY)
+    def get(self, work_order_id: str) -> WorkOrder:
+        """One work order, if it is yours to see (404 otherwise, whether or not it exists)."""
+        return get_visible_work_order(db_session(), require("work_order.read"), work_order_id)
+
+
+@blp.route("/<string:work_order_id>/events")
+class WorkOrderEvents(MethodView):
+    @blp.response(200, EventSchema(many=True))
+    @blp.doc(security=BEARER + API_KEY)
+    def get(self, work_order_id: str) -> list[WorkOrderEvent]:
+        """The order's history, oldest first. Customers and partners see only customer-visible lines."""
+        principal = require("work_order.read")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id)
+        stmt = sa.select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
+        if not principal.is_staff and principal.technician_id is None:
+            stmt = stmt.where(WorkOrderEvent.customer_visible.is_(True))
+        return list(session.scalars(stmt.order_by(WorkOrderEvent.seq)))
+
+
+@blp.route("/<string:work_order_id>/assign")
+class AssignWorkOrder(MethodView):
+    @blp.arguments(AssignSchema)
+    @blp.response(200, TransitionResultSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """Dispatcher assigns a queued order, or reassigns one to another technician."""
+        principal = require("work_order.assign")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        technician = session.get(Technician, data["technician_id"])
+        if technician is None:
+            raise not_found("technician")
+        event = service.assign_work_order(
+            session=session,
+            order=order,
+            technician=technician,
+            actor=principal,
+            reason=data.get("reason"),
+            base_version=data.get("base_version"),
+        )
+        return _result(order, event, principal.role)
+
+
+@blp.route("/<string:work_order_id>/accept")
+class AcceptWorkOrder(MethodView):
+    @blp.response(200, TransitionResultSchema)
+    @blp.doc(security=BEARER)
+    def post(self, work_order_id: str) -> dict[str, Any]:
+        """The assigned technician takes the job."""
+        principal = require("work_order.respond")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        event = service.transition_work_order(
+            session=session, order=order, to_status=Status.ACCEPTED, actor=principal
+        )
+        return _result(order, event, principal.role)
+
+
+@blp.route("/<string:work_order_id>/decline")
+class DeclineWorkOrder(MethodView):
+    @blp.arguments(DeclineSchema)
+    @blp.response(200, TransitionResultSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """The assigned technician gives the job back with a reason; it returns to the dispatch queue."""
+        principal = require("work_order.respond")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        event = service.decline_work_order(
+            session=session, order=order, actor=principal, reason=data["reason"]
+        )
+        return _result(order, event, principal.role)
+
+
+@blp.route("/<string:work_order_id>/transitions")
+class TransitionWorkOrder(MethodView):
+    @blp.arguments(TransitionSchema)
+    @blp.response(200, TransitionResultSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """Move the order to another status. An illegal move is a 409 problem listing the allowed ones."""
+        principal = require("work_order.transition")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        event = service.transition_work_order(
+            session=session,
+            order=order,
+            to_status=data["to"],
+            actor=principal,
+            reason=data.get("reason"),
+            base_version=data.get("base_version"),
+        )
+        return _result(order, event, principal.role)
+
+
+def _result(order: WorkOrder, event: WorkOrderEvent, role: str) -> dict[str, Any]:
+    return {"work_order": order, "event": event, "allowed_next": allowed_targets(order.status, role)}

@@ -1,0 +1,78 @@
+"""Command line: `repairops migrate|demo|openapi|create-partner …` (also `flask --app backend …`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from alembic.config import Config
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from alembic import command
+from backend.config import PROJECT_ROOT
+
+OPENAPI_PATH = PROJECT_ROOT / "mobile_contracts" / "openapi.json"
+
+
+def alembic_config(database_url: str) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    cfg.attributes["database_url"] = database_url
+    return cfg
+
+
+def upgrade_database(database_url: str, revision: str = "head") -> None:
+    """Bring the database to `revision` (creating the SQLite file's folder when needed)."""
+    if database_url.startswith("sqlite:///"):
+        Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    with app.app_context():
+        spec: dict[str, Any] = app.extensions["repairops.api"].spec.to_dict()
+    return spec
+
+
+def render_openapi(app: Flask) -> str:
+    return json.dumps(openapi_document(app), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("migrate")
+    def migrate() -> None:
+        """Upgrade the database schema to the latest revision."""
+        upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
+        click.echo("database at head")
+
+    @app.cli.command("openapi")
+    @click.option("--output", type=click.Path(path_type=Path), default=OPENAPI_PATH, show_default=True)
+    def openapi(output: Path) -> None:
+        """Write the OpenAPI document generated from the code (mobile_contracts/openapi.json)."""
+        output.write_text(render_openapi(current_app), encoding="utf-8")
+        click.echo(f"wrote {output}")
+
+    @app.cli.command("create-partner")
+    @click.argument("name")
+    def create_partner_cmd(name: str) -> None:
+        """Register a partner platform and print its API key (shown once)."""
+        from backend.services.accounts import create_partner
+
+        session = current_app.extensions["repairops.session_factory"]()
+        with session.begin():
+            partner, key = create_partner(session, name=name)
+        click.echo(f"partner {partner.id} api key: {key}")
+
+
+def _create_app_for_cli() -> Flask:
+    from backend import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app_for_cli)
+def main() -> None:
+    """RepairOps management commands."""

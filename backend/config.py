@@ -1,0 +1,79 @@
+"""Settings read from environment variables, with safe embedded defaults (SQLite + local blobs).
+
+Every variable is documented in the README's configuration table; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def _env_int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+@dataclass
+class Settings:
+    """The app's configuration; `as_flask()` turns it into Flask config keys."""
+
+    database_url: str = field(
+        default_factory=lambda: _env("DATABASE_URL", f"sqlite:///{DEFAULT_INSTANCE / 'repairops.db'}")
+    )
+    secret_key: str = field(
+        default_factory=lambda: _env("SECRET_KEY", "dev-only-change-me-in-production-0001")
+    )
+    jwt_access_minutes: int = field(default_factory=lambda: _env_int("JWT_ACCESS_MINUTES", 60))
+    jwt_refresh_days: int = field(default_factory=lambda: _env_int("JWT_REFRESH_DAYS", 30))
+    storage_backend: str = field(default_factory=lambda: _env("STORAGE_BACKEND", "local"))
+    blob_dir: str = field(default_factory=lambda: _env("BLOB_DIR", str(DEFAULT_INSTANCE / "blobs")))
+    s3_bucket: str = field(default_factory=lambda: _env("S3_BUCKET", "repairops-evidence"))
+    s3_endpoint_url: str = field(default_factory=lambda: _env("S3_ENDPOINT_URL", ""))
+    s3_region: str = field(default_factory=lambda: _env("S3_REGION", "us-east-1"))
+    s3_path_style: bool = field(default_factory=lambda: _env("S3_PATH_STYLE", "0") == "1")
+    public_base_url: str = field(default_factory=lambda: _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"))
+    max_request_bytes: int = field(default_factory=lambda: _env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024))
+    page_size_default: int = 50
+    page_size_max: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_flask(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "SECRET_KEY": self.secret_key,
+            "JWT_SECRET_KEY": self.secret_key,
+            "JWT_ACCESS_TOKEN_EXPIRES": self.jwt_access_minutes * 60,
+            "JWT_REFRESH_TOKEN_EXPIRES": self.jwt_refresh_days * 86400,
+            "STORAGE_BACKEND": self.storage_backend,
+            "BLOB_DIR": self.blob_dir,
+            "S3_BUCKET": self.s3_bucket,
+            "S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "S3_REGION": self.s3_region,
+            "S3_PATH_STYLE": self.s3_path_style,
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "PAGE_SIZE_DEFAULT": self.page_size_default,
+            "PAGE_SIZE_MAX": self.page_size_max,
+            # flask-smorest / OpenAPI
+            "API_TITLE": "RepairOps API",
+            "API_VERSION": "1.0.0",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "OPENAPI_SWAGGER_UI_PATH": "/docs",
+            "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+            "OPENAPI_REDOC_PATH": "/redoc",
+            "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+            "JSON_SORT_KEYS": False,
+        }
+        cfg.update(self.extra)
+        return cfg

@@ -1,0 +1,134 @@
+"""Who may do what, and which rows each caller can see. The one authorization module.
+
+Every resource calls `authorize(principal, action)` for role checks and the `visible_*` functions for
+row scoping. A row outside a caller's scope is reported as not found (404), never as forbidden, so ids
+cannot be probed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.errors import Problem, forbidden, not_found
+from backend.models import PARTNER_ROLE, SYSTEM_ROLE, RepairRequest, Role, WorkOrder
+
+STAFF = frozenset({Role.ADMIN, Role.DISPATCHER, Role.CUSTOMER_SERVICE, Role.QUALITY})
+ALL_STAFF = STAFF | {Role.WAREHOUSE, Role.FINANCE}
+PARTNER = PARTNER_ROLE
+SYSTEM = SYSTEM_ROLE
+
+# action -> roles allowed. One table: adding an action is adding a line here.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "request.create": frozenset({Role.CUSTOMER, Role.CUSTOMER_SERVICE, Role.ADMIN, Role.DISPATCHER}),
+    "request.create_partner": frozenset({PARTNER}),
+    "request.read": frozenset({Role.CUSTOMER, PARTNER} | STAFF),
+    "request.confirm": frozenset({Role.CUSTOMER_SERVICE, Role.DISPATCHER, Role.ADMIN}),
+    "work_order.read": frozenset({Role.TECHNICIAN, Role.CUSTOMER, PARTNER} | ALL_STAFF),
+    "work_order.assign": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    "work_order.transition": frozenset({Role.TECHNICIAN, Role.CUSTOMER} | STAFF),
+    "work_order.respond": frozenset({Role.TECHNICIAN}),
+    "tracking.read": frozenset({Role.CUSTOMER}),
+    "technician.read": frozenset(ALL_STAFF),
+    "technician.profile": frozenset({Role.TECHNICIAN} | ALL_STAFF),
+    "region.read": frozenset({Role.TECHNICIAN} | ALL_STAFF),
+    "customer.read": frozenset(STAFF),
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: a user (with their technician/customer profile ids) or a partner."""
+
+    role: str
+    user_id: str | None = None
+    partner_id: str | None = None
+    technician_id: str | None = None
+    customer_id: str | None = None
+    display_name: str = ""
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ALL_STAFF
+
+
+def can(principal: Principal, action: str) -> bool:
+    return principal.role in PERMISSIONS[action]
+
+
+def authorize(principal: Principal, action: str) -> None:
+    if not can(principal, action):
+        raise forbidden(action.replace(".", " ").replace("_", " "))
+
+
+def visible_work_orders(principal: Principal) -> sa.ColumnElement[bool]:
+    """A WHERE clause limiting work orders to the caller's scope."""
+    if principal.is_staff:
+        return sa.true()
+    if principal.role == Role.TECHNICIAN:
+        return WorkOrder.assignee_id == principal.technician_id
+    if principal.role == Role.CUSTOMER:
+        return WorkOrder.customer_id == principal.customer_id
+    if principal.role == PARTNER:
+        return WorkOrder.partner_id == principal.partner_id
+    return sa.false()
+
+
+def visible_requests(principal: Principal) -> sa.ColumnElement[bool]:
+    if principal.is_staff:
+        return sa.true()
+    if principal.role == Role.CUSTOMER:
+        return RepairRequest.customer_id == principal.customer_id
+    if principal.role == PARTNER:
+        return RepairRequest.partner_id == principal.partner_id
+    return sa.false()
+
+
+def get_visible_work_order(
+    session: Session, principal: Principal, work_order_id: str, *, lock: bool = False
+) -> WorkOrder:
+    stmt = sa.select(WorkOrder).where(WorkOrder.id == work_order_id, visible_work_orders(principal))
+    if lock:
+        stmt = stmt.with_for_update()
+    order = session.scalars(stmt).one_or_none()
+    if order is None:
+        raise not_found("work_order")
+    return order
+
+
+def get_visible_request(session: Session, principal: Principal, request_id: str) -> RepairRequest:
+    row = session.scalars(
+        sa.select(RepairRequest).where(RepairRequest.id == request_id, visible_requests(principal))
+    ).one_or_none()
+    if row is None:
+        raise not_found("repair_request")
+    return row
+
+
+def require_self_or_staff(principal: Principal, technician_id: str) -> None:
+    """Technician-scoped resources (a van, a route): the technician themself or staff."""
+    if principal.is_staff:
+        return
+    if principal.role == Role.TECHNICIAN and principal.technician_id == technician_id:
+        return
+    raise not_found("technician")
+
+
+__all__ = [
+    "ALL_STAFF",
+    "PARTNER",
+    "PERMISSIONS",
+    "STAFF",
+    "SYSTEM",
+    "Principal",
+    "Problem",
+    "authorize",
+    "can",
+    "get_visible_request",
+    "get_visible_work_order",
+    "require_self_or_staff",
+    "visible_requests",
+    "visible_work_orders",
+]

@@ -1,0 +1,1 @@
+"""Domain logic as plain functions taking an explicit `Session`; nothing here imports Flask."""
