@@ -1,0 +1,1 @@
+"""Geo dispatch: coordinates, distance, candidate search, scoring and routing (DESIGN.md §6)."""

@@ -1,0 +1,32 @@
+"""How a model takes part in delta sync: declared on the model class, read by the change feed.
+
+A synced model sets `__sync__ = SyncSpec(entity="attachments", scope=Scope.WORK_ORDER)`. The scope
+says which devices receive its rows:
+
+- `WORK_ORDER`: rows with a `work_order_id`; devices whose technician has that job in scope.
+- `TECHNICIAN`: rows with a `technician_id` (e.g. a van's stock balance); that technician's devices.
+- `GLOBAL`: reference data every technician gets (parts catalog, fee schedule, checklist templates).
+- `REFERENCED`: customers/products/addresses, sent while an in-scope job references them.
+
+`fields` limits what a device receives (customers: only what a technician may see); `None` = all
+columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Scope(StrEnum):
+    WORK_ORDER = "work_order"
+    TECHNICIAN = "technician"
+    GLOBAL = "global"
+    REFERENCED = "referenced"
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    entity: str
+    scope: Scope
+    fields: tuple[str, ...] | None = None
