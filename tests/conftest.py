@@ -20,8 +20,8 @@ from flask_jwt_extended import create_access_token
 from sqlalchemy.orm import Session
 
 from backend import create_app
-from backend.cli import upgrade_database
 from backend.config import Settings
+from backend.db import make_engine
 from backend.models import Base, Partner, User
 from tests import factories
 
@@ -47,10 +47,10 @@ def _with_search_path(url: str, schema: str) -> str:
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated database for this test worker: a SQLite file, or a private PostgreSQL schema."""
+    """A database for this test worker: a SQLite file, or a private PostgreSQL schema."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        upgrade_database(url)
+        build_schema(url)
         yield url
         return
     base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
@@ -65,8 +65,36 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
         url = _with_search_path(base, schema)
-        upgrade_database(url)
+        build_schema(url)
         yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def build_schema(url: str) -> None:
+    # During parallel development the models lead and the single migration is regenerated at
+    # integration; tests/test_schema.py checks on its own fresh database that migrations == models.
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+
+
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Any, kind: str) -> Iterator[str]:
+    """An empty database of `kind` for tests that build the schema themselves (migrations)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    base = os.environ.get("TEST_POSTGRES_URL", DEFAULT_PG)
+    if _pg_reachable(base):
+        pytest.skip("PostgreSQL unreachable")
+    schema = f"f_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield _with_search_path(base, schema)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from backend.cli import OPENAPI_PATH, openapi_document
+from backend.cli import OPENAPI_PATH, openapi_document, upgrade_database
+from backend.db import make_engine
 from backend.models import Base
+from tests.conftest import fresh_database
 
 
-def test_migrations_leave_no_pending_autogenerate_diff(app):
-    engine = app.extensions["repairops.engine"]
-    with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
-        diff = compare_metadata(context, Base.metadata)
+@pytest.fixture
+def migrated_url(request, tmp_path, backend_name):
+    """A fresh, empty database of the current backend, brought to head by Alembic alone."""
+    yield from fresh_database(request, tmp_path, backend_name)
+
+
+def test_alembic_upgrade_head_on_an_empty_database_matches_the_models(migrated_url):
+    upgrade_database(migrated_url)
+    engine = make_engine(migrated_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
     assert diff == [], f"models and migrations disagree; run alembic revision --autogenerate: {diff}"
 
 
