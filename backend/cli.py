@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def register_cli(app: Flask) -> None:
         """Upgrade the database schema to the latest revision."""
         upgrade_database(current_app.config["SQLALCHEMY_DATABASE_URI"])
         click.echo("database at head")
+
+    @app.cli.command("db-revision")
+    @click.argument("message")
+    def db_revision(message: str) -> None:
+        """Autogenerate an Alembic revision for model changes (diffed against a scratch database at head).
+
+        Read and edit the generated file before committing it; never edit a revision that has landed.
+        """
+        with tempfile.TemporaryDirectory() as scratch:
+            url = f"sqlite:///{Path(scratch) / 'scratch.db'}"
+            upgrade_database(url)
+            command.revision(alembic_config(url), message=message, autogenerate=True)
 
     @app.cli.command("openapi")
     @click.option("--output", type=click.Path(path_type=Path), default=OPENAPI_PATH, show_default=True)
