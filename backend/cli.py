@@ -68,6 +68,27 @@ def register_cli(app: Flask) -> None:
         output.write_text(render_openapi(current_app), encoding="utf-8")
         click.echo(f"wrote {output}")
 
+    @app.cli.command("demo")
+    @click.option("--if-empty", is_flag=True, help="Load only into an empty database (what `make run` does).")
+    @click.option("--seed", type=int, default=None, help="Another seed: another (still repeatable) city.")
+    def demo(if_empty: bool, seed: int | None) -> None:
+        """Load the Zhengzhou demo data set (regions, technicians, customers, 500 work orders, logins)."""
+        from backend.demo import DEMO_SEED, database_is_empty, demo_logins, load_demo
+
+        session = current_app.extensions["repairops.session_factory"]()
+        with session.begin():
+            if not database_is_empty(session):
+                if if_empty:
+                    click.echo("demo data: the database already has data; nothing loaded")
+                    return
+                raise click.ClickException("the demo loads into an empty database; this one has users")
+            summary = load_demo(session, seed=DEMO_SEED if seed is None else seed)
+        click.echo("loaded: " + ", ".join(f"{n} {table}" for table, n in summary.counts.items()))
+        statuses = sorted(summary.statuses.items())
+        click.echo("work orders by status: " + ", ".join(f"{s} {n}" for s, n in statuses))
+        for role, username, password in demo_logins():
+            click.echo(f"  {role:<17} {username:<38} {password}")
+
     @app.cli.command("create-partner")
     @click.argument("name")
     def create_partner_cmd(name: str) -> None:

@@ -28,13 +28,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "request.confirm": frozenset({Role.CUSTOMER_SERVICE, Role.DISPATCHER, Role.ADMIN}),
     "work_order.read": frozenset({Role.TECHNICIAN, Role.CUSTOMER, PARTNER} | ALL_STAFF),
     "work_order.assign": frozenset({Role.DISPATCHER, Role.ADMIN}),
-    "work_order.transition": frozenset({Role.TECHNICIAN, Role.CUSTOMER} | STAFF),
+    "work_order.transition": frozenset({Role.TECHNICIAN, Role.CUSTOMER, PARTNER} | STAFF),
     "work_order.respond": frozenset({Role.TECHNICIAN}),
     "tracking.read": frozenset({Role.CUSTOMER}),
     "technician.read": frozenset(ALL_STAFF),
     "technician.profile": frozenset({Role.TECHNICIAN} | ALL_STAFF),
     "region.read": frozenset({Role.TECHNICIAN} | ALL_STAFF),
     "customer.read": frozenset(STAFF),
+    "dispatch.read": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    "dispatch.assign": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    "dispatch.rules": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    "route.read": frozenset({Role.TECHNICIAN, Role.DISPATCHER, Role.ADMIN}),
 }
 
 
@@ -65,23 +69,37 @@ def authorize(principal: Principal, action: str) -> None:
 
 def visible_work_orders(principal: Principal) -> sa.ColumnElement[bool]:
     """A WHERE clause limiting work orders to the caller's scope."""
-    if principal.is_staff:
+    if principal.is_staff or principal.role == SYSTEM:
         return sa.true()
-    if principal.role == Role.TECHNICIAN:
+    # A missing profile id must match nothing: `column == None` would render IS NULL and match plenty.
+    if principal.role == Role.TECHNICIAN and principal.technician_id:
         return WorkOrder.assignee_id == principal.technician_id
-    if principal.role == Role.CUSTOMER:
+    if principal.role == Role.CUSTOMER and principal.customer_id:
         return WorkOrder.customer_id == principal.customer_id
-    if principal.role == PARTNER:
+    if principal.role == PARTNER and principal.partner_id:
         return WorkOrder.partner_id == principal.partner_id
     return sa.false()
+
+
+def owns_work_order(principal: Principal, order: WorkOrder) -> bool:
+    """`visible_work_orders` for one loaded row: services use it to refuse acting outside the scope."""
+    if principal.is_staff or principal.role == SYSTEM:
+        return True
+    if principal.role == Role.TECHNICIAN:
+        return principal.technician_id is not None and order.assignee_id == principal.technician_id
+    if principal.role == Role.CUSTOMER:
+        return principal.customer_id is not None and order.customer_id == principal.customer_id
+    if principal.role == PARTNER:
+        return principal.partner_id is not None and order.partner_id == principal.partner_id
+    return False
 
 
 def visible_requests(principal: Principal) -> sa.ColumnElement[bool]:
     if principal.is_staff:
         return sa.true()
-    if principal.role == Role.CUSTOMER:
+    if principal.role == Role.CUSTOMER and principal.customer_id:
         return RepairRequest.customer_id == principal.customer_id
-    if principal.role == PARTNER:
+    if principal.role == PARTNER and principal.partner_id:
         return RepairRequest.partner_id == principal.partner_id
     return sa.false()
 
@@ -128,6 +146,7 @@ __all__ = [
     "can",
     "get_visible_request",
     "get_visible_work_order",
+    "owns_work_order",
     "require_self_or_staff",
     "visible_requests",
     "visible_work_orders",

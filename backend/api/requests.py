@@ -61,9 +61,11 @@ class RequestInSchema(StrictSchema):
 
 class PartnerRequestInSchema(RequestInSchema):
     partner_reference = ma.fields.String(
-        required=True,
         validate=ma.validate.Length(min=1, max=100),
-        metadata={"description": "Your own id for the request; sending it again returns the same request."},
+        metadata={
+            "description": "Your own id for the request; sending it again returns the same request. "
+            "Required unless an `Idempotency-Key` header carries it."
+        },
     )
 
     class Meta:
@@ -200,19 +202,25 @@ class PartnerRequests(MethodView):
         """Push a request from a partner platform. `partner_reference` (or an `Idempotency-Key` header
         that must then equal it) makes retries safe: the same reference returns the same request."""
         principal = require("request.create_partner")
-        assert principal.partner_id is not None
         key = http_request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None and key != data["partner_reference"]:
+        reference = data.setdefault("partner_reference", key)
+        if reference is None or not 1 <= len(reference) <= 100:
+            raise Problem(
+                "request.invalid",
+                "The request has invalid fields; see `errors`.",
+                status=422,
+                title="Invalid request",
+                errors={"partner_reference": [f"Send it in the body or as the {IDEMPOTENCY_HEADER} header."]},
+            )
+        if key is not None and key != reference:
             raise Problem(
                 "partner.idempotency_key_mismatch",
                 f"{IDEMPOTENCY_HEADER} must equal partner_reference when both are sent.",
                 status=422,
+                errors={"partner_reference": [f"Differs from the {IDEMPOTENCY_HEADER} header."]},
             )
-        session = db_session()
-        existing = intake.find_partner_request(session, principal.partner_id, data["partner_reference"])
-        if existing is not None:
-            return RequestSchema().dump(existing), 200
-        return intake.create_request(session=session, data=data, by=principal)
+        row, created = intake.receive_partner_request(session=db_session(), data=data, by=principal)
+        return (row, 201) if created else (row, 200)
 
 
 @partner_blp.route("/requests/<string:request_id>")

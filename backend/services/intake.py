@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from geopy.distance import great_circle
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, conflict
@@ -81,8 +82,44 @@ def find_partner_request(session: Session, partner_id: str, reference: str) -> R
     ).one_or_none()
 
 
+def receive_partner_request(
+    *, session: Session, data: dict[str, Any], by: Principal
+) -> tuple[RepairRequest, bool]:
+    """A partner's request, once per `partner_reference`: returns (request, created).
+
+    Two concurrent sends of the same reference both pass the lookup; the unique constraint stops the
+    second insert, whose savepoint is rolled back so that it can answer with the first one's row.
+    """
+    assert by.partner_id is not None
+    reference = data["partner_reference"]
+    existing = find_partner_request(session, by.partner_id, reference)
+    if existing is not None:
+        return existing, False
+    try:
+        with session.begin_nested():
+            request = _insert_request(session, data, by)
+    except IntegrityError:
+        existing = find_partner_request(session, by.partner_id, reference)
+        if existing is None:
+            raise
+        return existing, False
+    _confirm_if_complete(session, request)
+    return request, True
+
+
 def create_request(*, session: Session, data: dict[str, Any], by: Principal) -> RepairRequest:
     """Record a request as received; customers file for themselves, staff on a customer's behalf."""
+    request = _insert_request(session, data, by)
+    _confirm_if_complete(session, request)
+    return request
+
+
+def _confirm_if_complete(session: Session, request: RepairRequest) -> None:
+    if is_complete(request):
+        confirm_request(session=session, request=request, by=SYSTEM, options={})
+
+
+def _insert_request(session: Session, data: dict[str, Any], by: Principal) -> RepairRequest:
     channel = data.get("channel") or (Channel.PARTNER if by.partner_id else Channel.APP)
     if by.partner_id:
         channel = Channel.PARTNER
@@ -118,8 +155,6 @@ def create_request(*, session: Session, data: dict[str, Any], by: Principal) -> 
     )
     session.add(request)
     session.flush()
-    if is_complete(request):
-        confirm_request(session=session, request=request, by=SYSTEM, options={})
     return request
 
 
@@ -181,14 +216,19 @@ def _address_for(
 
 
 def _product_for(session: Session, customer: Customer, request: RepairRequest) -> Product:
+    """The customer's known device: by serial, or (no serial given) by category and model."""
+    same = sa.select(Product).where(Product.customer_id == customer.id)
     if request.product_serial:
-        found = session.scalars(
-            sa.select(Product).where(
-                Product.customer_id == customer.id, Product.serial == request.product_serial
-            )
-        ).first()
-        if found is not None:
-            return found
+        same = same.where(Product.serial == request.product_serial)
+    elif request.product_model:
+        same = same.where(
+            Product.category == request.product_category, Product.model == request.product_model
+        )
+    else:
+        same = same.where(sa.false())
+    found = session.scalars(same.order_by(Product.created_at)).first()
+    if found is not None:
+        return found
     product = Product(
         customer_id=customer.id,
         category=request.product_category or "other",

@@ -58,6 +58,8 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[str]] = {
     (S.REWORK, S.EN_ROUTE): TECH,
     (S.REWORK, S.IN_REPAIR): TECH,
     (S.ACCEPTED_BY_CUSTOMER, S.CLOSED): SERVICE_DESK | {Role.QUALITY},
+    # Closes once its rework order was accepted (guard in services.acceptance).
+    (S.REJECTED_BY_CUSTOMER, S.CLOSED): SERVICE_DESK | {Role.QUALITY},
     (S.NEW, S.CANCELLED): CANCELLERS | {SYSTEM},
     (S.ASSIGNED, S.CANCELLED): CANCELLERS | {SYSTEM},
     (S.DECLINED, S.CANCELLED): CANCELLERS - {Role.CUSTOMER} | {SYSTEM},
@@ -65,6 +67,8 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[str]] = {
     (S.SCHEDULED, S.CANCELLED): SERVICE_DESK,
 }
 
+# Who may give an order to a technician, whether first assignment or reassignment.
+ASSIGNERS = DISPATCH
 # Statuses in which a dispatcher may hand the job to another technician (reassignment).
 REASSIGNABLE = frozenset({S.ASSIGNED, S.ACCEPTED, S.SCHEDULED, S.DECLINED, S.REWORK})
 # The technician is working on it (counts toward their load; in their device scope).

@@ -10,10 +10,17 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from backend.errors import Problem, conflict
+from backend.errors import Problem, conflict, forbidden, not_found
 from backend.models import Counter, Priority, Technician, WorkOrder, WorkOrderEvent, utcnow
-from backend.policy import Principal
-from backend.services.states import CUSTOMER_LABELS, REASSIGNABLE, Status, allowed_targets, is_allowed
+from backend.policy import Principal, owns_work_order
+from backend.services.states import (
+    ASSIGNERS,
+    CUSTOMER_LABELS,
+    REASSIGNABLE,
+    Status,
+    allowed_targets,
+    is_allowed,
+)
 
 CHINA_TZ = timezone(timedelta(hours=8))
 
@@ -118,6 +125,9 @@ def transition_work_order(
     data: dict[str, Any] | None = None,
 ) -> WorkOrderEvent:
     """Move an order along the state machine, or raise a 409 problem naming the allowed moves."""
+    if not owns_work_order(actor, order):
+        # Same answer as the API gives for an id outside the caller's scope (sync calls this directly).
+        raise not_found("work_order")
     check_version(order, base_version)
     try:
         target = Status(to_status)
@@ -135,6 +145,13 @@ def transition_work_order(
             current_status=order.status,
             current_version=order.version,
             allowed=allowed_targets(order.status, actor.role),
+        )
+    if target == Status.ASSIGNED and order.assignee_id is None:
+        raise conflict(
+            "work_order.assignee_required",
+            "An order is assigned to someone: use POST /work-orders/{id}/assign with the technician.",
+            current_status=order.status,
+            current_version=order.version,
         )
     for guard in _TRANSITION_GUARDS:
         guard(session, order, target, actor)
@@ -171,17 +188,26 @@ def assign_work_order(
     base_version: int | None = None,
 ) -> WorkOrderEvent:
     """Assign a queued order, or hand an assigned one to another technician (who must accept it)."""
+    if actor.role not in ASSIGNERS:
+        raise forbidden("assign work orders")
     check_version(order, base_version)
     if not technician.active:
         raise conflict("technician.inactive", "That technician is not active.")
     previous_tech = order.assignee_id
+    previous_status = order.status
     if order.status in (Status.NEW, Status.DECLINED):
-        transition_work_order(
-            session=session, order=order, to_status=Status.ASSIGNED, actor=actor, reason=reason
-        )
+        order.assignee_id = technician.id
+        try:
+            transition_work_order(
+                session=session, order=order, to_status=Status.ASSIGNED, actor=actor, reason=reason
+            )
+        except Problem:
+            order.assignee_id = previous_tech
+            raise
     elif order.status in REASSIGNABLE:
         if previous_tech == technician.id:
             raise conflict("work_order.already_assigned", "The order is already assigned to that technician.")
+        # The new technician has not accepted yet; a rework stays a rework for whoever does it.
         if order.status != Status.REWORK:
             order.status = Status.ASSIGNED
     else:
@@ -199,6 +225,7 @@ def assign_work_order(
         kind="reassigned" if previous_tech else "assigned",
         actor=actor,
         message=reason,
+        from_status=previous_status,
         to_status=order.status,
         data={"technician_id": technician.id, "previous_technician_id": previous_tech},
         customer_visible=True,
