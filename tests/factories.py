@@ -227,3 +227,39 @@ class TravelFeeFactory(Base):
     region_key = "*"
     amount_fen = 3_000
 
+
+
+# --- geo dispatch (issue 8) -----------------------------------------------------------------------
+from datetime import time as _time  # noqa: E402
+
+from backend.models import AutoAssignRule, TechnicianPosition  # noqa: E402
+
+
+def on_duty_technician(**kwargs: object) -> Technician:
+    """A technician with a round-the-clock shift every day of the week (so shifts never get in the way)."""
+    tech = TechnicianFactory(**kwargs)
+    for weekday in range(7):
+        ShiftFactory(technician=tech, weekday=weekday, starts_at=_time(0, 0), ends_at=_time(0, 0))
+    return tech
+
+
+class TechnicianPositionFactory(Base):
+    class Meta:
+        model = TechnicianPosition
+
+    technician_id = factory.LazyFunction(lambda: TechnicianFactory().id)
+    lat = 34.75
+    lng = 113.63
+    accuracy_m = 15.0
+    reported_at = factory.LazyFunction(utcnow)
+
+
+class AutoAssignRuleFactory(Base):
+    class Meta:
+        model = AutoAssignRule
+
+    region_id = factory.LazyFunction(lambda: RegionFactory().id)
+    enabled = True
+    radius_km = 15.0
+    strategy = "nearest"
+    accept_timeout_minutes = 30

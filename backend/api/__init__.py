@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api import auth, directory, requests, tracking, work_orders
+from backend.api import auth, directory, dispatch, requests, tracking, work_orders
 
 MODULES: tuple[Blueprint, ...] = (
     auth.blp,
@@ -13,4 +13,5 @@ MODULES: tuple[Blueprint, ...] = (
     work_orders.blp,
     tracking.blp,
     directory.blp,
+    dispatch.blp,
 )

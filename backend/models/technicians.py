@@ -29,6 +29,8 @@ class CertificateType(StrEnum):
 
 class Technician(IdMixin, TimestampMixin, Base):
     __tablename__ = "technicians"
+    # Candidate search range-scans a bounding box around a job (backend.geo.candidates).
+    __table_args__ = (sa.Index("ix_technicians_home_lat_home_lng", "home_lat", "home_lng"),)
 
     user_id: Mapped[str] = mapped_column(sa.ForeignKey("users.id"), unique=True)
     employee_no: Mapped[str] = mapped_column(sa.String(32), unique=True)
