@@ -722,11 +722,6 @@ def _backdate(
         span = max(0.0, min((now - created).total_seconds() - 60, len(events) * 8 * 3600.0))
         offsets = sorted(rng.uniform(0, span) for _ in events[1:])
         times = [created] + [created + timedelta(seconds=s) for s in offsets]
-        for i in range(1, len(events)):
-            before = events[i - 1]
-            one_action = before.kind == "status" and before.to_status == Status.ASSIGNED
-            if one_action and events[i].kind in ("assigned", "reassigned"):
-                times[i] = times[i - 1]  # the status line and the assignment line are one action
         table = cast(sa.Table, WorkOrderEvent.__table__)
         session.execute(
             sa.update(table)
@@ -737,7 +732,11 @@ def _backdate(
         day = created.astimezone(CHINA_TZ).strftime("%Y%m%d")
         per_day[day] += 1
         last = {e.to_status: at for e, at in zip(events, times, strict=True) if e.to_status}
-        assigned = [at for e, at in zip(events, times, strict=True) if e.kind in ("assigned", "reassigned")]
+        assigned = [
+            at
+            for e, at in zip(events, times, strict=True)
+            if e.kind in ("assigned", "reassigned") or e.to_status == Status.ASSIGNED
+        ]
         respond_due, resolve_due = sla_due(order.priority, created)
         values: dict[str, Any] = {
             "number": f"WO-{day}-{per_day[day]:04d}",

@@ -80,10 +80,14 @@ def add_event(
     customer_visible: bool = True,
     device_time: datetime | None = None,
 ) -> WorkOrderEvent:
-    """Append one line to the order's history; every change to an order writes one."""
-    last = session.scalar(
-        sa.select(sa.func.max(WorkOrderEvent.seq)).where(WorkOrderEvent.work_order_id == order.id)
-    )
+    """Append one line to the order's history; every change to an order writes one.
+
+    The order's pending changes and the event are flushed together, so one change is one version bump.
+    """
+    with session.no_autoflush:
+        last = session.scalar(
+            sa.select(sa.func.max(WorkOrderEvent.seq)).where(WorkOrderEvent.work_order_id == order.id)
+        )
     event = WorkOrderEvent(
         work_order_id=order.id,
         seq=(last or 0) + 1,
@@ -193,18 +197,23 @@ def assign_work_order(
     check_version(order, base_version)
     if not technician.active:
         raise conflict("technician.inactive", "That technician is not active.")
-    previous_tech = order.assignee_id
-    previous_status = order.status
+    previous_tech, previous_status, previous_at = order.assignee_id, order.status, order.assigned_at
     if order.status in (Status.NEW, Status.DECLINED):
-        order.assignee_id = technician.id
+        # First assignment (or after a decline): one status move that names the technician.
+        order.assignee_id, order.assigned_at = technician.id, utcnow()
         try:
-            transition_work_order(
-                session=session, order=order, to_status=Status.ASSIGNED, actor=actor, reason=reason
+            return transition_work_order(
+                session=session,
+                order=order,
+                to_status=Status.ASSIGNED,
+                actor=actor,
+                reason=reason,
+                data={"technician_id": technician.id, "previous_technician_id": None},
             )
         except Problem:
-            order.assignee_id = previous_tech
+            order.assignee_id, order.assigned_at = previous_tech, previous_at
             raise
-    elif order.status in REASSIGNABLE:
+    if order.status in REASSIGNABLE:
         if previous_tech == technician.id:
             raise conflict("work_order.already_assigned", "The order is already assigned to that technician.")
         # The new technician has not accepted yet; a rework stays a rework for whoever does it.
@@ -224,7 +233,7 @@ def assign_work_order(
         order,
         kind="reassigned" if previous_tech else "assigned",
         actor=actor,
-        message=reason,
+        message=reason or "已改派师傅",
         from_status=previous_status,
         to_status=order.status,
         data={"technician_id": technician.id, "previous_technician_id": previous_tech},
