@@ -8,10 +8,10 @@ import marshmallow as ma
 import pytest
 from sqlalchemy.orm import Session
 
+import backend.services.parts_mutations  # noqa: F401 - registers the handlers
 from backend.errors import Problem
 from backend.models import Role, Technician, User, new_id
 from backend.policy import Principal
-from backend.sync.handlers import load_handlers
 from backend.sync.registry import MUTATIONS, Flag, MutationContext
 from tests import factories
 
@@ -56,7 +56,6 @@ class MutationOutcome:
 def push(db: Session) -> Any:
     """`push(principal, name, args)` runs one device mutation the way the push endpoint does: args
     loaded by the mutation's schema, the handler in a savepoint, committed or rolled back."""
-    load_handlers()
 
     def run(principal: Principal, name: str, args: dict[str, Any]) -> MutationOutcome:
         registered = MUTATIONS[name]
