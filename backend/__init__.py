@@ -82,6 +82,8 @@ def _register_request_hooks(app: Flask) -> None:
 
     @app.teardown_request
     def _close(_exc: BaseException | None) -> None:
+        # The caller is per request, even when an outer app context (tests, CLI) outlives requests.
+        g.pop("principal", None)
         session = g.pop("db_session", None)
         if session is not None:
             session.rollback()

@@ -100,6 +100,19 @@ def register_cli(app: Flask) -> None:
             partner, key = create_partner(session, name=name)
         click.echo(f"partner {partner.id} api key: {key}")
 
+    @app.cli.command("dispatch-timeouts")
+    def dispatch_timeouts_cmd() -> None:
+        """Re-queue assigned orders not accepted in time, notify team leads of declines, re-dispatch
+        the queue (emergencies first). Run every minute."""
+        from backend.geo import DispatchSettings, run_dispatch_timeouts
+
+        session = current_app.extensions["repairops.session_factory"]()
+        with session.begin():
+            report = run_dispatch_timeouts(
+                session=session, settings=DispatchSettings.from_config(current_app.config)
+            )
+        click.echo(json.dumps(report))
+
 
 def _create_app_for_cli() -> Flask:
     from backend import create_app

@@ -42,6 +42,10 @@ class Settings:
     s3_path_style: bool = field(default_factory=lambda: _env("S3_PATH_STYLE", "0") == "1")
     public_base_url: str = field(default_factory=lambda: _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"))
     max_request_bytes: int = field(default_factory=lambda: _env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024))
+    # HMAC-SHA256 key sealing acceptance signatures; rotating it leaves old seals verifiable only by id.
+    acceptance_seal_key: str = field(
+        default_factory=lambda: _env("ACCEPTANCE_SEAL_KEY", "dev-only-acceptance-seal-key-change-me-0001")
+    )
     page_size_default: int = 50
     page_size_max: int = 200
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,6 +65,7 @@ class Settings:
             "S3_PATH_STYLE": self.s3_path_style,
             "PUBLIC_BASE_URL": self.public_base_url,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            "ACCEPTANCE_SEAL_KEY": self.acceptance_seal_key,
             "PAGE_SIZE_DEFAULT": self.page_size_default,
             "PAGE_SIZE_MAX": self.page_size_max,
             # flask-smorest / OpenAPI

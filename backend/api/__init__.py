@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api import auth, directory, dispatch, requests, tracking, work_orders
+from backend.api import acceptance, auth, directory, dispatch, onsite, requests, tracking, work_orders
 
 MODULES: tuple[Blueprint, ...] = (
     auth.blp,
@@ -13,5 +13,7 @@ MODULES: tuple[Blueprint, ...] = (
     work_orders.blp,
     tracking.blp,
     directory.blp,
+    onsite.blp,
+    acceptance.blp,
     dispatch.blp,
 )

@@ -40,6 +40,8 @@ class Technician(IdMixin, TimestampMixin, Base):
     home_lng: Mapped[float]
     daily_capacity: Mapped[int] = mapped_column(default=6)
     active: Mapped[bool] = mapped_column(default=True)
+    # The badge photo the customer sees on the identity link (an HTTPS URL or a blob key).
+    photo_url: Mapped[str | None] = mapped_column(sa.String(500))
 
     user: Mapped[User] = relationship(lazy="joined")
     region: Mapped[Region] = relationship()

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, conflict
+from backend.geo import auto_assign
 from backend.models import (
     SYSTEM_ROLE,
     Address,
@@ -323,6 +324,8 @@ def confirm_request(
         message="已受理，工单已生成",
         data={"channel": request.channel},
     )
+    # Seed 000: assigned by the region's preset rules as soon as it exists (no rule on: stays queued).
+    auto_assign(session=session, order=order)
     return order
 
 

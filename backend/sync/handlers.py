@@ -7,6 +7,7 @@ from types import ModuleType
 
 MODULES: tuple[str, ...] = (
     "backend.services.parts_mutations",
+    "backend.api.onsite_mutations",
 )
 
 
