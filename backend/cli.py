@@ -100,6 +100,27 @@ def register_cli(app: Flask) -> None:
             partner, key = create_partner(session, name=name)
         click.echo(f"partner {partner.id} api key: {key}")
 
+    @app.cli.command("sweep-uploads")
+    @click.option(
+        "--retention-hours", type=int, default=None, help="Default: STORAGE_UPLOAD_RETENTION_HOURS."
+    )
+    @click.option("--min-age-minutes", type=int, default=60, show_default=True)
+    def sweep_uploads_cmd(retention_hours: int | None, min_age_minutes: int) -> None:
+        """Delete expired never-completed uploads and unreferenced objects (never verified evidence)."""
+        from datetime import timedelta
+
+        from backend.storage import storage_for, sweep_uploads
+
+        session = current_app.extensions["repairops.session_factory"]()
+        with session.begin():
+            report = sweep_uploads(
+                session=session,
+                storage=storage_for(current_app),
+                retention=None if retention_hours is None else timedelta(hours=retention_hours),
+                min_age=timedelta(minutes=min_age_minutes),
+            )
+        click.echo(json.dumps(report.__dict__))
+
     @app.cli.command("dispatch-timeouts")
     def dispatch_timeouts_cmd() -> None:
         """Re-queue assigned orders not accepted in time, notify team leads of declines, re-dispatch

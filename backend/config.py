@@ -40,6 +40,50 @@ class Settings:
     s3_endpoint_url: str = field(default_factory=lambda: _env("S3_ENDPOINT_URL", ""))
     s3_region: str = field(default_factory=lambda: _env("S3_REGION", "us-east-1"))
     s3_path_style: bool = field(default_factory=lambda: _env("S3_PATH_STYLE", "0") == "1")
+    # Empty: boto3's default credential chain (environment, instance profile).
+    s3_access_key_id: str = field(default_factory=lambda: _env("S3_ACCESS_KEY_ID", ""))
+    s3_secret_access_key: str = field(default_factory=lambda: _env("S3_SECRET_ACCESS_KEY", ""))
+    storage_ticket_ttl_seconds: int = field(default_factory=lambda: _env_int("STORAGE_TICKET_TTL_SECONDS", 3600))
+    storage_download_ttl_seconds: int = field(
+        default_factory=lambda: _env_int("STORAGE_DOWNLOAD_TTL_SECONDS", 300)
+    )
+    storage_multipart_threshold: int = field(
+        default_factory=lambda: _env_int("STORAGE_MULTIPART_THRESHOLD", 16 * 1024 * 1024)
+    )
+    storage_part_size: int = field(default_factory=lambda: _env_int("STORAGE_PART_SIZE", 8 * 1024 * 1024))
+    storage_upload_retention_hours: int = field(
+        default_factory=lambda: _env_int("STORAGE_UPLOAD_RETENTION_HOURS", 168)
+    )
+    attachment_max_photo_bytes: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_PHOTO_BYTES", 25 * 1024 * 1024)
+    )
+    attachment_max_video_bytes: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_VIDEO_BYTES", 300 * 1024 * 1024)
+    )
+    attachment_max_document_bytes: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_DOCUMENT_BYTES", 20 * 1024 * 1024)
+    )
+    attachment_max_signature_bytes: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_SIGNATURE_BYTES", 2 * 1024 * 1024)
+    )
+    attachment_max_video_seconds: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_VIDEO_SECONDS", 300)
+    )
+    attachment_max_photos_per_job: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_PHOTOS_PER_JOB", 50)
+    )
+    attachment_max_videos_per_job: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_VIDEOS_PER_JOB", 10)
+    )
+    attachment_max_documents_per_job: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_DOCUMENTS_PER_JOB", 20)
+    )
+    attachment_max_signatures_per_job: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_SIGNATURES_PER_JOB", 10)
+    )
+    attachment_max_bytes_per_job: int = field(
+        default_factory=lambda: _env_int("ATTACHMENT_MAX_BYTES_PER_JOB", 500 * 1024 * 1024)
+    )
     public_base_url: str = field(default_factory=lambda: _env("PUBLIC_BASE_URL", "http://127.0.0.1:5000"))
     max_request_bytes: int = field(default_factory=lambda: _env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024))
     # HMAC-SHA256 key sealing acceptance signatures; rotating it leaves old seals verifiable only by id.
@@ -63,6 +107,25 @@ class Settings:
             "S3_ENDPOINT_URL": self.s3_endpoint_url,
             "S3_REGION": self.s3_region,
             "S3_PATH_STYLE": self.s3_path_style,
+            "S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "STORAGE_TICKET_TTL_SECONDS": self.storage_ticket_ttl_seconds,
+            "STORAGE_DOWNLOAD_TTL_SECONDS": self.storage_download_ttl_seconds,
+            "STORAGE_MULTIPART_THRESHOLD": self.storage_multipart_threshold,
+            "STORAGE_PART_SIZE": self.storage_part_size,
+            "STORAGE_UPLOAD_RETENTION_HOURS": self.storage_upload_retention_hours,
+            "ATTACHMENT_MAX_PHOTO_BYTES": self.attachment_max_photo_bytes,
+            "ATTACHMENT_MAX_VIDEO_BYTES": self.attachment_max_video_bytes,
+            "ATTACHMENT_MAX_DOCUMENT_BYTES": self.attachment_max_document_bytes,
+            "ATTACHMENT_MAX_SIGNATURE_BYTES": self.attachment_max_signature_bytes,
+            "ATTACHMENT_MAX_VIDEO_SECONDS": self.attachment_max_video_seconds,
+            "ATTACHMENT_MAX_PHOTOS_PER_JOB": self.attachment_max_photos_per_job,
+            "ATTACHMENT_MAX_VIDEOS_PER_JOB": self.attachment_max_videos_per_job,
+            "ATTACHMENT_MAX_DOCUMENTS_PER_JOB": self.attachment_max_documents_per_job,
+            "ATTACHMENT_MAX_SIGNATURES_PER_JOB": self.attachment_max_signatures_per_job,
+            "ATTACHMENT_MAX_BYTES_PER_JOB": self.attachment_max_bytes_per_job,
+            # Blueprints whose POST/PUT bodies are not JSON (the local blob store's upload routes).
+            "RAW_BODY_BLUEPRINTS": ("blob_transfer",),
             "PUBLIC_BASE_URL": self.public_base_url,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             "ACCEPTANCE_SEAL_KEY": self.acceptance_seal_key,

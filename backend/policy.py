@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispatch.assign": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "dispatch.rules": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "route.read": frozenset({Role.TECHNICIAN, Role.DISPATCHER, Role.ADMIN}),
+    "attachment.create": frozenset({Role.TECHNICIAN, Role.CUSTOMER} | STAFF),
+    "attachment.read": frozenset({Role.TECHNICIAN, Role.CUSTOMER, PARTNER} | ALL_STAFF),
 }
 
 

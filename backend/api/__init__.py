@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from backend.api import acceptance, auth, directory, dispatch, onsite, requests, tracking, work_orders
+from backend.api import (
+    acceptance,
+    attachments,
+    auth,
+    directory,
+    dispatch,
+    onsite,
+    requests,
+    tracking,
+    work_orders,
+)
 
 MODULES: tuple[Blueprint, ...] = (
     auth.blp,
@@ -16,4 +26,6 @@ MODULES: tuple[Blueprint, ...] = (
     onsite.blp,
     acceptance.blp,
     dispatch.blp,
+    attachments.blp,
+    attachments.transfer_blp,
 )

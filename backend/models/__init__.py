@@ -7,6 +7,7 @@ from backend.models.acceptance import (
     Rating,
     SignerRole,
 )
+from backend.models.attachments import Attachment, AttachmentKind, AttachmentState
 from backend.models.base import Base, IdMixin, TimestampMixin, UTCDateTime, new_id, utcnow
 from backend.models.billing import (
     Bill,
@@ -81,6 +82,9 @@ from backend.models.work_orders import (
 )
 
 __all__ = [
+    "Attachment",
+    "AttachmentKind",
+    "AttachmentState",
     "AssignmentStrategy",
     "AutoAssignRule",
     "DispatchNotification",

@@ -8,6 +8,7 @@ from types import ModuleType
 MODULES: tuple[str, ...] = (
     "backend.services.parts_mutations",
     "backend.api.onsite_mutations",
+    "backend.storage.mutations",
 )
 
 
