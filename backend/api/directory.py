@@ -12,7 +12,7 @@ from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Region, Technician, User
+from backend.models import Region, Technician
 from backend.policy import require_self_or_staff
 
 blp = Blueprint("directory", __name__, description="Regions and technicians.")
@@ -48,7 +48,7 @@ class ShiftSchema(ma.Schema):
 class TechnicianSchema(ma.Schema):
     id = ma.fields.String()
     user_id = ma.fields.String()
-    name = ma.fields.String()
+    name = ma.fields.Function(lambda t: t.user.display_name)
     employee_no = ma.fields.String()
     region_id = ma.fields.String()
     skill_level = ma.fields.String()
@@ -67,15 +67,6 @@ class TechnicianListArgs(ma.Schema):
     active = ma.fields.Boolean()
 
 
-def _with_names(rows: Any) -> list[dict[str, Any]]:
-    out = []
-    for technician, name in rows:
-        data = TechnicianSchema().dump(technician)
-        data["name"] = name
-        out.append(data)
-    return out
-
-
 @blp.route("/regions")
 class Regions(MethodView):
     @blp.response(200, RegionSchema(many=True))
@@ -91,32 +82,26 @@ class Technicians(MethodView):
     @blp.arguments(TechnicianListArgs, location="query")
     @blp.response(200, TechnicianSchema(many=True))
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[dict[str, Any]]:
+    def get(self, args: dict[str, Any]) -> list[Technician]:
         """Technicians with skills, certificates and shifts (staff only)."""
         require("technician.read")
-        stmt = sa.select(Technician, User.display_name).join(User, User.id == Technician.user_id)
+        stmt = sa.select(Technician)
         if "region_id" in args:
             stmt = stmt.where(Technician.region_id == args["region_id"])
         if "active" in args:
             stmt = stmt.where(Technician.active.is_(args["active"]))
-        return _with_names(db_session().execute(stmt.order_by(Technician.employee_no)))
+        return list(db_session().scalars(stmt.order_by(Technician.employee_no)))
 
 
 @blp.route("/technicians/<string:technician_id>")
 class TechnicianById(MethodView):
     @blp.response(200, TechnicianSchema)
     @blp.doc(security=BEARER)
-    def get(self, technician_id: str) -> dict[str, Any]:
+    def get(self, technician_id: str) -> Technician:
         """One technician: staff, or the technician themself."""
         principal = require("technician.profile")
         require_self_or_staff(principal, technician_id)
-        rows = list(
-            db_session().execute(
-                sa.select(Technician, User.display_name)
-                .join(User, User.id == Technician.user_id)
-                .where(Technician.id == technician_id)
-            )
-        )
-        if not rows:
+        technician = db_session().get(Technician, technician_id)
+        if technician is None:
             raise not_found("technician")
-        return _with_names(rows)[0]
+        return technician

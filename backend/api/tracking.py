@@ -7,13 +7,15 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
+from sqlalchemy.orm import selectinload
 
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
+from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Technician, User, WorkOrder, WorkOrderEvent
-from backend.policy import get_visible_work_order, visible_work_orders
+from backend.models import Technician, WorkOrder
+from backend.policy import Principal, visible_work_orders
 from backend.services.states import CUSTOMER_LABELS, Status
 
 blp = Blueprint(
@@ -34,7 +36,9 @@ class TrackedOrderSchema(ma.Schema):
         allow_none=True, metadata={"description": "Reserved: the technician's estimated arrival."}
     )
     rework_of_id = ma.fields.String(allow_none=True)
-    technician_name = ma.fields.String(allow_none=True)
+    technician_name = ma.fields.Function(
+        lambda o: o.assignee.user.display_name if o.assignee is not None else None, allow_none=True
+    )
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
 
@@ -48,23 +52,22 @@ class TrackedEventSchema(ma.Schema):
 
 
 class TrackedOrderDetailSchema(TrackedOrderSchema):
-    events = ma.fields.List(ma.fields.Nested(TrackedEventSchema))
+    events = ma.fields.Method("_events", metadata={"description": "Customer-visible history, oldest first."})
+
+    def _events(self, order: WorkOrder) -> Any:
+        return TrackedEventSchema(many=True).dump([e for e in order.events if e.customer_visible])
 
 
 class TrackedPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(TrackedOrderSchema))
 
 
-def _technician_names(order_ids: list[str]) -> dict[str, str]:
-    if not order_ids:
-        return {}
-    rows = db_session().execute(
-        sa.select(WorkOrder.id, User.display_name)
-        .join(Technician, Technician.id == WorkOrder.assignee_id)
-        .join(User, User.id == Technician.user_id)
-        .where(WorkOrder.id.in_(order_ids))
+def _tracked(principal: Principal) -> sa.Select[Any]:
+    return (
+        sa.select(WorkOrder)
+        .where(visible_work_orders(principal))
+        .options(selectinload(WorkOrder.assignee).joinedload(Technician.user))
     )
-    return {order_id: name for order_id, name in rows}
 
 
 @blp.route("/orders")
@@ -75,36 +78,20 @@ class TrackedOrders(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your orders, newest first, with progress in plain words."""
         principal = require("tracking.read")
-        page = paginate(
-            db_session(),
-            sa.select(WorkOrder).where(visible_work_orders(principal)),
-            WorkOrder,
-            args.get("cursor"),
-            args["limit"],
-        )
-        names = _technician_names([o.id for o in page["items"]])
-        page["items"] = [_with_name(o, names) for o in page["items"]]
-        return page
+        return paginate(db_session(), _tracked(principal), WorkOrder, args.get("cursor"), args["limit"])
 
 
 @blp.route("/orders/<string:work_order_id>")
 class TrackedOrder(MethodView):
     @blp.response(200, TrackedOrderDetailSchema)
     @blp.doc(security=BEARER)
-    def get(self, work_order_id: str) -> dict[str, Any]:
+    def get(self, work_order_id: str) -> WorkOrder:
         """One of your orders with its customer-visible history."""
         principal = require("tracking.read")
-        session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
-        events = session.scalars(
-            sa.select(WorkOrderEvent)
-            .where(WorkOrderEvent.work_order_id == order.id, WorkOrderEvent.customer_visible.is_(True))
-            .order_by(WorkOrderEvent.seq)
-        ).all()
-        return {**_with_name(order, _technician_names([order.id])), "events": events}
-
-
-def _with_name(order: WorkOrder, names: dict[str, str]) -> dict[str, Any]:
-    data = TrackedOrderSchema().dump(order)
-    data["technician_name"] = names.get(order.id)
-    return data
+        stmt = (
+            _tracked(principal).where(WorkOrder.id == work_order_id).options(selectinload(WorkOrder.events))
+        )
+        order = db_session().scalars(stmt).one_or_none()
+        if order is None:
+            raise not_found("work_order")
+        return order
