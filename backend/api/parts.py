@@ -1,0 +1,613 @@
+"""Parts catalog and stock: locations, balances, ledger moves, safety stock, counts, discrepancies.
+
+Warehouse staff manage stock; technicians see the catalog and their own van only (another van is 404).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from backend.api.schemas import AwareDateTime, StrictSchema
+from backend.api.security import BEARER, require
+from backend.errors import Problem, conflict, not_found
+from backend.extensions import Blueprint, db_session
+from backend.models import (
+    CountSession,
+    LocationKind,
+    MoveKind,
+    Part,
+    ProcurementRequest,
+    SafetyStock,
+    StockBalance,
+    StockDiscrepancy,
+    StockLocation,
+    StockMove,
+    Technician,
+    utcnow,
+)
+from backend.policy import Principal, require_self_or_staff
+from backend.services import stock
+
+blp = Blueprint("parts", __name__, description="Parts catalog, stock locations and the stock ledger.")
+
+SKU = ma.validate.Length(min=1, max=64)
+ID = ma.validate.Length(min=1, max=36)
+
+
+def _quantity(**kwargs: Any) -> ma.fields.Integer:
+    """Whole units only: 1.5 or "2" are refused, not rounded."""
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=1, max=1_000_000), **kwargs)
+
+
+def _fen(**kwargs: Any) -> ma.fields.Integer:
+    """Integer fen: a fraction of a fen is refused."""
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=10**11), **kwargs)
+
+
+# --- schemas --------------------------------------------------------------------------------------
+
+
+class PartSchema(ma.Schema):
+    id = ma.fields.String()
+    sku = ma.fields.String()
+    name = ma.fields.String()
+    category = ma.fields.String()
+    product_category = ma.fields.String(allow_none=True)
+    unit_price_fen = ma.fields.Integer()
+    genuine = ma.fields.Boolean()
+    serialized = ma.fields.Boolean()
+    warranty_months = ma.fields.Integer()
+    active = ma.fields.Boolean()
+    version = ma.fields.Integer()
+
+
+class PartCreateSchema(StrictSchema):
+    sku = ma.fields.String(required=True, validate=SKU)
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    product_category = ma.fields.String(validate=ma.validate.Length(max=50))
+    unit_price_fen = _fen(required=True)
+    genuine = ma.fields.Boolean(load_default=True)
+    serialized = ma.fields.Boolean(load_default=False)
+    warranty_months = ma.fields.Integer(
+        strict=True, load_default=0, validate=ma.validate.Range(min=0, max=120)
+    )
+
+
+class PartUpdateSchema(StrictSchema):
+    name = ma.fields.String(validate=ma.validate.Length(min=1, max=200))
+    unit_price_fen = _fen()
+    genuine = ma.fields.Boolean()
+    warranty_months = ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=120))
+    active = ma.fields.Boolean()
+
+
+class PartListArgs(ma.Schema):
+    category = ma.fields.String()
+    q = ma.fields.String(metadata={"description": "Part of the SKU or name."})
+
+
+class LocationSchema(ma.Schema):
+    id = ma.fields.String()
+    kind = ma.fields.String()
+    name = ma.fields.String()
+    code = ma.fields.String()
+    technician_id = ma.fields.String(allow_none=True)
+    region_id = ma.fields.String(allow_none=True)
+
+
+class LocationCreateSchema(StrictSchema):
+    kind = ma.fields.String(
+        required=True, validate=ma.validate.OneOf([LocationKind.WAREHOUSE, LocationKind.SERVICE_CENTRE])
+    )
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+    region_id = ma.fields.String(validate=ID)
+
+
+class BalanceSchema(ma.Schema):
+    location_id = ma.fields.String()
+    part_id = ma.fields.String()
+    sku = ma.fields.String(attribute="part.sku")
+    name = ma.fields.String(attribute="part.name")
+    quantity = ma.fields.Integer()
+    version = ma.fields.Integer()
+
+
+class VanSchema(ma.Schema):
+    location = ma.fields.Nested(LocationSchema)
+    balances = ma.fields.List(ma.fields.Nested(BalanceSchema))
+
+
+class MoveSchema(ma.Schema):
+    id = ma.fields.String()
+    part_id = ma.fields.String()
+    location_id = ma.fields.String()
+    kind = ma.fields.String()
+    quantity = ma.fields.Integer()
+    balance_after = ma.fields.Integer()
+    serial = ma.fields.String(allow_none=True)
+    transfer_id = ma.fields.String(allow_none=True)
+    counterpart_location_id = ma.fields.String(allow_none=True)
+    work_order_id = ma.fields.String(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    actor_name = ma.fields.String()
+    created_at = AwareDateTime()
+
+
+class ReceiptSchema(StrictSchema):
+    location_id = ma.fields.String(required=True, validate=ID)
+    sku = ma.fields.String(required=True, validate=SKU)
+    quantity = _quantity(required=True)
+    serials = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=100)))
+    reason = ma.fields.String(validate=ma.validate.Length(max=500), metadata={"description": "e.g. the PO."})
+
+
+class TransferSchema(StrictSchema):
+    source_id = ma.fields.String(required=True, validate=ID)
+    destination_id = ma.fields.String(required=True, validate=ID)
+    sku = ma.fields.String(required=True, validate=SKU)
+    quantity = _quantity(required=True)
+    serials = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=100)))
+    kind = ma.fields.String(
+        load_default=MoveKind.TRANSFER,
+        validate=ma.validate.OneOf([MoveKind.TRANSFER, MoveKind.RETURN]),
+        metadata={"description": "`transfer` (e.g. issue to a van) or `return` (van back to a warehouse)."},
+    )
+    reason = ma.fields.String(validate=ma.validate.Length(max=500))
+
+
+class WriteOffSchema(StrictSchema):
+    location_id = ma.fields.String(required=True, validate=ID)
+    sku = ma.fields.String(required=True, validate=SKU)
+    quantity = _quantity(required=True)
+    serials = ma.fields.List(ma.fields.String(validate=ma.validate.Length(min=1, max=100)))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class MoveListArgs(ma.Schema):
+    location_id = ma.fields.String(required=True, validate=ID)
+    sku = ma.fields.String(validate=SKU)
+    limit = ma.fields.Integer(load_default=200, validate=ma.validate.Range(min=1, max=1000))
+
+
+class SafetyStockSchema(StrictSchema):
+    location_id = ma.fields.String(required=True, validate=ID)
+    sku = ma.fields.String(required=True, validate=SKU)
+    minimum = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(min=0))
+    reorder_quantity = _quantity(required=True)
+
+
+class SafetyStockOutSchema(ma.Schema):
+    id = ma.fields.String()
+    location_id = ma.fields.String()
+    part_id = ma.fields.String()
+    minimum = ma.fields.Integer()
+    reorder_quantity = ma.fields.Integer()
+
+
+class ProcurementSchema(ma.Schema):
+    id = ma.fields.String()
+    part_id = ma.fields.String()
+    location_id = ma.fields.String()
+    quantity = ma.fields.Integer()
+    balance_at_request = ma.fields.Integer()
+    status = ma.fields.String()
+    created_at = AwareDateTime()
+    closed_at = AwareDateTime(allow_none=True)
+
+
+class DiscrepancySchema(ma.Schema):
+    id = ma.fields.String()
+    kind = ma.fields.String()
+    location_id = ma.fields.String()
+    part_id = ma.fields.String()
+    stock_move_id = ma.fields.String()
+    work_order_id = ma.fields.String(allow_none=True)
+    technician_id = ma.fields.String(allow_none=True)
+    balance_after = ma.fields.Integer()
+    detail = ma.fields.String()
+    status = ma.fields.String()
+    resolution = ma.fields.String(allow_none=True)
+    created_at = AwareDateTime()
+    resolved_at = AwareDateTime(allow_none=True)
+
+
+class ResolveSchema(StrictSchema):
+    resolution = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
+
+
+class StatusArgs(ma.Schema):
+    status = ma.fields.String(load_default="open")
+
+
+class CountOpenSchema(StrictSchema):
+    location_id = ma.fields.String(required=True, validate=ID)
+    counter_name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
+
+
+class CountLineInSchema(StrictSchema):
+    sku = ma.fields.String(required=True, validate=SKU)
+    counted = ma.fields.Integer(strict=True, required=True, validate=ma.validate.Range(min=0))
+
+
+class CountLineSchema(ma.Schema):
+    part_id = ma.fields.String()
+    sku = ma.fields.String()
+    counted = ma.fields.Integer()
+    expected = ma.fields.Integer(allow_none=True)
+    difference = ma.fields.Integer(allow_none=True)
+
+
+class CountSchema(ma.Schema):
+    id = ma.fields.String()
+    location_id = ma.fields.String()
+    counter_name = ma.fields.String()
+    status = ma.fields.String()
+    posted_at = AwareDateTime(allow_none=True)
+    lines = ma.fields.List(ma.fields.Nested(CountLineSchema))
+
+
+# --- lookups --------------------------------------------------------------------------------------
+
+
+def _part_by_sku(sku: str) -> Part:
+    part = db_session().scalars(sa.select(Part).where(Part.sku == sku)).one_or_none()
+    if part is None or not part.active:
+        raise Problem(
+            "part.unknown_sku",
+            f"No active part with SKU {sku!r}.",
+            status=422,
+            errors={"sku": ["Unknown SKU."]},
+        )
+    return part
+
+
+def _location(principal: Principal, location_id: str) -> StockLocation:
+    """A location the caller may see: staff see all; a technician only their own van."""
+    location = db_session().get(StockLocation, location_id)
+    if location is None:
+        raise not_found("stock_location")
+    if not principal.is_staff and (
+        location.technician_id is None or location.technician_id != principal.technician_id
+    ):
+        raise not_found("stock_location")
+    return location
+
+
+def _balances(location: StockLocation) -> list[StockBalance]:
+    return list(
+        db_session().scalars(
+            sa.select(StockBalance)
+            .join(Part, Part.id == StockBalance.part_id)
+            .where(StockBalance.location_id == location.id)
+            .order_by(Part.sku)
+        )
+    )
+
+
+# --- catalog --------------------------------------------------------------------------------------
+
+
+@blp.route("/parts")
+class Parts(MethodView):
+    @blp.arguments(PartListArgs, location="query")
+    @blp.response(200, PartSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[Part]:
+        """The parts catalog (devices receive it through sync too), ordered by SKU."""
+        require("parts.read")
+        stmt = sa.select(Part).where(Part.active.is_(True))
+        if "category" in args:
+            stmt = stmt.where(Part.category == args["category"])
+        if args.get("q"):
+            like = f"%{args['q']}%"
+            stmt = stmt.where(sa.or_(Part.sku.ilike(like), Part.name.ilike(like)))
+        return list(db_session().scalars(stmt.order_by(Part.sku)))
+
+    @blp.arguments(PartCreateSchema)
+    @blp.response(201, PartSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> Part:
+        """Add a part to the catalog (warehouse). Prices are integer fen."""
+        require("parts.manage")
+        session = db_session()
+        if session.scalar(sa.select(Part.id).where(Part.sku == data["sku"])):
+            raise conflict("part.duplicate_sku", f"SKU {data['sku']} exists already.")
+        part = Part(**data)
+        session.add(part)
+        session.flush()
+        return part
+
+
+@blp.route("/parts/<string:part_id>")
+class PartById(MethodView):
+    @blp.response(200, PartSchema)
+    @blp.doc(security=BEARER)
+    def get(self, part_id: str) -> Part:
+        """One catalog entry."""
+        require("parts.read")
+        part = db_session().get(Part, part_id)
+        if part is None:
+            raise not_found("part")
+        return part
+
+    @blp.arguments(PartUpdateSchema)
+    @blp.response(200, PartSchema)
+    @blp.doc(security=BEARER)
+    def patch(self, data: dict[str, Any], part_id: str) -> Part:
+        """Change a part's price, name, warranty or retire it (warehouse). Past quotes keep their prices."""
+        require("parts.manage")
+        part = db_session().get(Part, part_id)
+        if part is None:
+            raise not_found("part")
+        for key, value in data.items():
+            setattr(part, key, value)
+        db_session().flush()
+        return part
+
+
+# --- locations and balances -----------------------------------------------------------------------
+
+
+@blp.route("/stock/locations")
+class Locations(MethodView):
+    @blp.response(200, LocationSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self) -> list[StockLocation]:
+        """Stock locations you may see: staff all; a technician their own van."""
+        principal = require("stock.read")
+        stmt = sa.select(StockLocation).order_by(StockLocation.kind, StockLocation.code)
+        if not principal.is_staff:
+            stmt = stmt.where(StockLocation.technician_id == principal.technician_id)
+            if principal.technician_id is None:
+                return []
+        return list(db_session().scalars(stmt))
+
+    @blp.arguments(LocationCreateSchema)
+    @blp.response(201, LocationSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> StockLocation:
+        """Add a warehouse or service centre (vans are created with their technician's first stock)."""
+        require("stock.manage")
+        session = db_session()
+        if session.scalar(sa.select(StockLocation.id).where(StockLocation.code == data["code"])):
+            raise conflict("stock_location.duplicate_code", f"Code {data['code']} is taken.")
+        location = StockLocation(**data)
+        session.add(location)
+        session.flush()
+        return location
+
+
+@blp.route("/stock/locations/<string:location_id>/balances")
+class LocationBalances(MethodView):
+    @blp.response(200, BalanceSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, location_id: str) -> list[StockBalance]:
+        """What a location holds, per part (derived from the ledger). Another technician's van is 404."""
+        return _balances(_location(require("stock.read"), location_id))
+
+
+@blp.route("/technicians/<string:technician_id>/van")
+class TechnicianVan(MethodView):
+    @blp.response(200, VanSchema)
+    @blp.doc(security=BEARER)
+    def get(self, technician_id: str) -> dict[str, Any]:
+        """A technician's van and its stock: the technician themself or staff (others get 404)."""
+        principal = require("stock.read")
+        require_self_or_staff(principal, technician_id)
+        technician = db_session().get(Technician, technician_id)
+        if technician is None:
+            raise not_found("technician")
+        van = stock.van_for(db_session(), technician)
+        return {"location": van, "balances": _balances(van)}
+
+
+# --- ledger moves ---------------------------------------------------------------------------------
+
+
+@blp.route("/stock/receipts")
+class Receipts(MethodView):
+    @blp.arguments(ReceiptSchema)
+    @blp.response(201, MoveSchema(many=True))
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> list[StockMove]:
+        """Goods in from a supplier (serialized parts list one serial per unit)."""
+        principal = require("stock.manage")
+        return stock.receive(
+            db_session(),
+            actor=principal,
+            location=_location(principal, data["location_id"]),
+            part=_part_by_sku(data["sku"]),
+            quantity=data["quantity"],
+            serials=data.get("serials"),
+            reason=data.get("reason"),
+        )
+
+
+@blp.route("/stock/transfers")
+class Transfers(MethodView):
+    @blp.arguments(TransferSchema)
+    @blp.response(201, MoveSchema(many=True))
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> list[StockMove]:
+        """Move stock between locations: issue to a technician's van, or take a van's return."""
+        principal = require("stock.manage")
+        return stock.transfer(
+            db_session(),
+            actor=principal,
+            source=_location(principal, data["source_id"]),
+            destination=_location(principal, data["destination_id"]),
+            part=_part_by_sku(data["sku"]),
+            quantity=data["quantity"],
+            serials=data.get("serials"),
+            kind=MoveKind(data["kind"]),
+            reason=data.get("reason"),
+        )
+
+
+@blp.route("/stock/write-offs")
+class WriteOffs(MethodView):
+    @blp.arguments(WriteOffSchema)
+    @blp.response(201, MoveSchema(many=True))
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> list[StockMove]:
+        """Take damaged, lost or expired stock off the books, with the reason."""
+        principal = require("stock.manage")
+        return stock.write_off(
+            db_session(),
+            actor=principal,
+            location=_location(principal, data["location_id"]),
+            part=_part_by_sku(data["sku"]),
+            quantity=data["quantity"],
+            serials=data.get("serials"),
+            reason=data["reason"],
+        )
+
+
+@blp.route("/stock/moves")
+class Moves(MethodView):
+    @blp.arguments(MoveListArgs, location="query")
+    @blp.response(200, MoveSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[StockMove]:
+        """A location's ledger, newest first (a technician: their own van only)."""
+        location = _location(require("stock.read"), args["location_id"])
+        stmt = sa.select(StockMove).where(StockMove.location_id == location.id)
+        if "sku" in args:
+            stmt = stmt.where(StockMove.part_id == _part_by_sku(args["sku"]).id)
+        stmt = stmt.order_by(StockMove.created_at.desc(), StockMove.id).limit(args["limit"])
+        return list(db_session().scalars(stmt))
+
+
+# --- safety stock, procurement, discrepancies -----------------------------------------------------
+
+
+@blp.route("/stock/safety-levels")
+class SafetyLevels(MethodView):
+    @blp.arguments(SafetyStockSchema)
+    @blp.response(200, SafetyStockOutSchema)
+    @blp.doc(security=BEARER)
+    def put(self, data: dict[str, Any]) -> SafetyStock:
+        """Set a part's safety stock at a location; falling below it asks procurement for more."""
+        principal = require("stock.manage")
+        session = db_session()
+        location = _location(principal, data["location_id"])
+        part = _part_by_sku(data["sku"])
+        level = session.scalars(
+            sa.select(SafetyStock).where(
+                SafetyStock.location_id == location.id, SafetyStock.part_id == part.id
+            )
+        ).one_or_none()
+        if level is None:
+            level = SafetyStock(location_id=location.id, part_id=part.id, minimum=0, reorder_quantity=1)
+            session.add(level)
+        level.minimum, level.reorder_quantity = data["minimum"], data["reorder_quantity"]
+        session.flush()
+        return level
+
+
+@blp.route("/stock/procurement-requests")
+class ProcurementRequests(MethodView):
+    @blp.arguments(StatusArgs, location="query")
+    @blp.response(200, ProcurementSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[ProcurementRequest]:
+        """Procurement requests raised by safety stock (default: the open ones)."""
+        require("stock.manage")
+        stmt = sa.select(ProcurementRequest).where(ProcurementRequest.status == args["status"])
+        return list(db_session().scalars(stmt.order_by(ProcurementRequest.created_at)))
+
+
+@blp.route("/stock/discrepancies")
+class Discrepancies(MethodView):
+    @blp.arguments(StatusArgs, location="query")
+    @blp.response(200, DiscrepancySchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[StockDiscrepancy]:
+        """Stock oddities from the field for the warehouse (default: the open ones)."""
+        require("stock.manage")
+        stmt = sa.select(StockDiscrepancy).where(StockDiscrepancy.status == args["status"])
+        return list(db_session().scalars(stmt.order_by(StockDiscrepancy.created_at)))
+
+
+@blp.route("/stock/discrepancies/<string:discrepancy_id>/resolve")
+class ResolveDiscrepancy(MethodView):
+    @blp.arguments(ResolveSchema)
+    @blp.response(200, DiscrepancySchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], discrepancy_id: str) -> StockDiscrepancy:
+        """Close a discrepancy with what was done (e.g. a count posted, a late transfer booked)."""
+        principal = require("stock.manage")
+        record = db_session().get(StockDiscrepancy, discrepancy_id)
+        if record is None:
+            raise not_found("stock_discrepancy")
+        if record.status != "open":
+            raise conflict("stock_discrepancy.resolved", "Already resolved.")
+        record.status, record.resolution = "resolved", data["resolution"]
+        record.resolved_by_user_id, record.resolved_at = principal.user_id, utcnow()
+        db_session().flush()
+        return record
+
+
+# --- inventory counts -----------------------------------------------------------------------------
+
+
+def _count(count_id: str) -> CountSession:
+    count = db_session().get(CountSession, count_id)
+    if count is None:
+        raise not_found("stock_count")
+    return count
+
+
+@blp.route("/stock/counts")
+class Counts(MethodView):
+    @blp.arguments(CountOpenSchema)
+    @blp.response(201, CountSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> CountSession:
+        """Start an inventory count at a location, in the counter's name."""
+        principal = require("stock.manage")
+        location = _location(principal, data["location_id"])
+        return stock.open_count(
+            db_session(), actor=principal, location=location, counter_name=data["counter_name"]
+        )
+
+
+@blp.route("/stock/counts/<string:count_id>")
+class CountById(MethodView):
+    @blp.response(200, CountSchema)
+    @blp.doc(security=BEARER)
+    def get(self, count_id: str) -> CountSession:
+        """A count with its lines (expected and difference appear once posted)."""
+        require("stock.manage")
+        return _count(count_id)
+
+
+@blp.route("/stock/counts/<string:count_id>/lines")
+class CountLines(MethodView):
+    @blp.arguments(CountLineInSchema)
+    @blp.response(200, CountSchema)
+    @blp.doc(security=BEARER)
+    def put(self, data: dict[str, Any], count_id: str) -> CountSession:
+        """Record (or correct) the counted quantity of one part."""
+        require("stock.manage")
+        count = _count(count_id)
+        stock.record_count(db_session(), count=count, part=_part_by_sku(data["sku"]), counted=data["counted"])
+        return count
+
+
+@blp.route("/stock/counts/<string:count_id>/post")
+class PostCount(MethodView):
+    @blp.response(200, CountSchema)
+    @blp.doc(security=BEARER)
+    def post(self, count_id: str) -> CountSession:
+        """Post the count: every difference becomes an adjustment move in the counter's name."""
+        principal = require("stock.manage")
+        count = _count(count_id)
+        stock.post_count(db_session(), actor=principal, count=count)
+        return count

@@ -1,0 +1,312 @@
+"""Fee schedule and quotes: published prices, quotes per job, the customer's consent in the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask.views import MethodView
+
+from backend.api.schemas import AwareDateTime, StrictSchema
+from backend.api.security import BEARER, require
+from backend.errors import Problem, not_found
+from backend.extensions import Blueprint, db_session
+from backend.models import BillingPolicy, Difficulty, LabourRate, Quote, TravelFee
+from backend.policy import get_visible_work_order
+from backend.services import pricing
+from backend.services import quotes as service
+
+blp = Blueprint("quotes", __name__, description="Fee schedule, quotes and the customer's consent.")
+
+
+def _fen(**kwargs: Any) -> ma.fields.Integer:
+    """Integer fen: a fraction of a fen is refused, never rounded."""
+    return ma.fields.Integer(strict=True, validate=ma.validate.Range(min=0, max=10**11), **kwargs)
+
+
+# --- fee schedule ---------------------------------------------------------------------------------
+
+
+class LabourRateSchema(ma.Schema):
+    id = ma.fields.String()
+    product_category = ma.fields.String()
+    fault_type = ma.fields.String()
+    difficulty = ma.fields.String()
+    amount_fen = ma.fields.Integer()
+    description = ma.fields.String()
+    version = ma.fields.Integer()
+
+
+class LabourRateInSchema(StrictSchema):
+    product_category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=50))
+    fault_type = ma.fields.String(
+        load_default=pricing.ANY_FAULT,
+        validate=ma.validate.Length(min=1, max=50),
+        metadata={"description": "`*` = any fault of the category."},
+    )
+    difficulty = ma.fields.String(required=True, validate=ma.validate.OneOf([d.value for d in Difficulty]))
+    amount_fen = _fen(required=True)
+    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+
+
+class TravelFeeSchema(ma.Schema):
+    id = ma.fields.String()
+    region_key = ma.fields.String()
+    amount_fen = ma.fields.Integer()
+    version = ma.fields.Integer()
+
+
+class TravelFeeInSchema(StrictSchema):
+    region_key = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=36),
+        metadata={"description": "Region id or `*`."},
+    )
+    amount_fen = _fen(required=True)
+
+
+class PolicySchema(ma.Schema):
+    consent_threshold_fen = ma.fields.Integer()
+    quote_valid_hours = ma.fields.Integer()
+
+
+class PolicyInSchema(StrictSchema):
+    consent_threshold_fen = _fen(required=True)
+    quote_valid_hours = ma.fields.Integer(
+        strict=True, required=True, validate=ma.validate.Range(min=1, max=24 * 90)
+    )
+
+
+class FeeScheduleSchema(ma.Schema):
+    labour = ma.fields.List(ma.fields.Nested(LabourRateSchema))
+    travel = ma.fields.List(ma.fields.Nested(TravelFeeSchema))
+    policy = ma.fields.Nested(PolicySchema)
+
+
+@blp.route("/fee-schedule")
+class FeeSchedule(MethodView):
+    @blp.response(200, FeeScheduleSchema)
+    @blp.doc(security=BEARER)
+    def get(self) -> dict[str, Any]:
+        """The published prices: labour by product category × fault type × difficulty, travel fees by
+        region, and the consent threshold. Technicians also receive it read-only through sync."""
+        require("fees.read")
+        session = db_session()
+        return {
+            "labour": list(
+                session.scalars(
+                    sa.select(LabourRate).order_by(
+                        LabourRate.product_category, LabourRate.fault_type, LabourRate.difficulty
+                    )
+                )
+            ),
+            "travel": list(session.scalars(sa.select(TravelFee).order_by(TravelFee.region_key))),
+            "policy": pricing.billing_policy(session),
+        }
+
+
+@blp.route("/fee-schedule/labour-rates")
+class LabourRates(MethodView):
+    @blp.arguments(LabourRateInSchema)
+    @blp.response(200, LabourRateSchema)
+    @blp.doc(security=BEARER)
+    def put(self, data: dict[str, Any]) -> LabourRate:
+        """Set the labour price of a category × fault type × difficulty (finance)."""
+        require("fees.manage")
+        session = db_session()
+        rate = session.scalars(
+            sa.select(LabourRate).where(
+                LabourRate.product_category == data["product_category"],
+                LabourRate.fault_type == data["fault_type"],
+                LabourRate.difficulty == data["difficulty"],
+            )
+        ).one_or_none()
+        if rate is None:
+            rate = LabourRate(**data)
+            session.add(rate)
+        rate.amount_fen, rate.description = data["amount_fen"], data["description"]
+        session.flush()
+        return rate
+
+
+@blp.route("/fee-schedule/travel-fees")
+class TravelFees(MethodView):
+    @blp.arguments(TravelFeeInSchema)
+    @blp.response(200, TravelFeeSchema)
+    @blp.doc(security=BEARER)
+    def put(self, data: dict[str, Any]) -> TravelFee:
+        """Set the call-out fee of a region, or `*` for all others (finance)."""
+        require("fees.manage")
+        session = db_session()
+        fee = session.scalars(
+            sa.select(TravelFee).where(TravelFee.region_key == data["region_key"])
+        ).one_or_none()
+        if fee is None:
+            fee = TravelFee(**data)
+            session.add(fee)
+        fee.amount_fen = data["amount_fen"]
+        session.flush()
+        return fee
+
+
+@blp.route("/fee-schedule/policy")
+class Policy(MethodView):
+    @blp.arguments(PolicyInSchema)
+    @blp.response(200, PolicySchema)
+    @blp.doc(security=BEARER)
+    def put(self, data: dict[str, Any]) -> BillingPolicy:
+        """Change the consent threshold and how long quotes stay valid (finance)."""
+        require("fees.manage")
+        session = db_session()
+        policy = session.get(BillingPolicy, "default")
+        if policy is None:
+            policy = BillingPolicy(id="default", **data)
+            session.add(policy)
+        policy.consent_threshold_fen, policy.quote_valid_hours = (
+            data["consent_threshold_fen"],
+            data["quote_valid_hours"],
+        )
+        session.flush()
+        return policy
+
+
+# --- quotes ---------------------------------------------------------------------------------------
+
+
+class QuoteLineSchema(ma.Schema):
+    position = ma.fields.Integer()
+    kind = ma.fields.String()
+    sku = ma.fields.String(allow_none=True)
+    description = ma.fields.String()
+    quantity = ma.fields.Integer()
+    unit_price_fen = ma.fields.Integer()
+    amount_fen = ma.fields.Integer()
+    covered_by_warranty = ma.fields.Boolean()
+
+
+class QuoteConsentOutSchema(ma.Schema):
+    id = ma.fields.String()
+    decision = ma.fields.String()
+    quote_hash = ma.fields.String()
+    signer_name = ma.fields.String()
+    channel = ma.fields.String()
+    created_at = AwareDateTime()
+    device_time = AwareDateTime(allow_none=True)
+
+
+class QuoteSchema(ma.Schema):
+    id = ma.fields.String()
+    number = ma.fields.String()
+    work_order_id = ma.fields.String()
+    status = ma.fields.String()
+    finding = ma.fields.String(allow_none=True)
+    in_warranty = ma.fields.Boolean()
+    discount_bp = ma.fields.Integer()
+    subtotal_fen = ma.fields.Integer()
+    covered_fen = ma.fields.Integer()
+    discount_fen = ma.fields.Integer()
+    total_fen = ma.fields.Integer()
+    content_hash = ma.fields.String(metadata={"description": "sha256 of the canonical quote document."})
+    expires_at = AwareDateTime()
+    decided_at = AwareDateTime(allow_none=True)
+    version = ma.fields.Integer()
+    lines = ma.fields.List(ma.fields.Nested(QuoteLineSchema))
+    consents = ma.fields.List(ma.fields.Nested(QuoteConsentOutSchema))
+
+
+class QuoteLineInSchema(StrictSchema):
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(["labour", "part", "travel"]))
+    sku = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
+    quantity = ma.fields.Integer(strict=True, load_default=1, validate=ma.validate.Range(min=1, max=10_000))
+    difficulty = ma.fields.String(validate=ma.validate.OneOf([d.value for d in Difficulty]))
+
+
+class QuoteInSchema(StrictSchema):
+    finding = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=2000),
+        metadata={"description": "Set for a problem found on site: work on it waits for consent."},
+    )
+    lines = ma.fields.List(
+        ma.fields.Nested(QuoteLineInSchema), required=True, validate=ma.validate.Length(min=1)
+    )
+
+
+class QuoteConsentInSchema(StrictSchema):
+    decision = ma.fields.String(required=True, validate=ma.validate.OneOf(["approved", "declined"]))
+    quote_hash = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(equal=64),
+        metadata={"description": "The `content_hash` of the quote the customer was shown."},
+    )
+
+
+def _visible_quote(quote_id: str, action: str) -> Quote:
+    principal = require(action)
+    session = db_session()
+    quote = session.get(Quote, quote_id)
+    if quote is None:
+        raise not_found("quote")
+    try:
+        get_visible_work_order(session, principal, quote.work_order_id)
+    except Problem:
+        raise not_found("quote") from None
+    return service.refresh_expiry(quote)
+
+
+@blp.route("/work-orders/<string:work_order_id>/quotes")
+class WorkOrderQuotes(MethodView):
+    @blp.response(200, QuoteSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, work_order_id: str) -> list[Quote]:
+        """A job's quotes, oldest first (the customer sees their own jobs' quotes only)."""
+        principal = require("quote.read")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id)
+        quotes = session.scalars(
+            sa.select(Quote).where(Quote.work_order_id == order.id).order_by(Quote.created_at)
+        )
+        return [service.refresh_expiry(quote) for quote in quotes]
+
+    @blp.arguments(QuoteInSchema)
+    @blp.response(201, QuoteSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], work_order_id: str) -> Quote:
+        """Propose an itemized quote priced from the catalog and fee schedule (warranty and contract
+        discount applied). The technician's device can do the same offline (`quote.propose`)."""
+        principal = require("quote.create")
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        return service.create_quote(
+            session, order=order, actor=principal, lines=data["lines"], finding=data.get("finding")
+        )
+
+
+@blp.route("/quotes/<string:quote_id>")
+class QuoteById(MethodView):
+    @blp.response(200, QuoteSchema)
+    @blp.doc(security=BEARER)
+    def get(self, quote_id: str) -> Quote:
+        """One quote with its lines and consents (404 unless the job is yours to see)."""
+        return _visible_quote(quote_id, "quote.read")
+
+
+@blp.route("/quotes/<string:quote_id>/consent")
+class QuoteConsentResource(MethodView):
+    @blp.arguments(QuoteConsentInSchema)
+    @blp.response(200, QuoteSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], quote_id: str) -> Quote:
+        """The customer approves or declines the quote they were shown (matched by `quote_hash`)."""
+        quote = _visible_quote(quote_id, "quote.consent")
+        principal = require("quote.consent")
+        service.record_consent(
+            db_session(),
+            quote=quote,
+            decision=data["decision"],
+            quote_hash_shown=data["quote_hash"],
+            signer_name=principal.display_name,
+            channel="app",
+            actor=principal,
+        )
+        return quote
