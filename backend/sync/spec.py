@@ -10,6 +10,14 @@ says which devices receive its rows:
 
 `fields` limits what a device receives (customers: only what a technician may see); `None` = all
 columns.
+
+Optional, usually derived (compatible extensions):
+- `scope_column`: the column holding the scope key (default `work_order_id` for WORK_ORDER,
+  `technician_id` for TECHNICIAN; the work order itself uses its `id`);
+- `via`: for REFERENCED, the `WorkOrder` column pointing at the row (default: the work-order foreign
+  key that targets the model's table);
+- `version_column`: what the convergence checksum takes as the row's version (default `version` if the
+  model has it, else `updated_at`, else the row never changes once written).
 """
 
 from __future__ import annotations
@@ -30,3 +38,6 @@ class SyncSpec:
     entity: str
     scope: Scope
     fields: tuple[str, ...] | None = None
+    scope_column: str | None = None
+    via: str | None = None
+    version_column: str | None = None

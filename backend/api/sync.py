@@ -1,0 +1,432 @@
+"""Delta sync over HTTP: pull, push, devices and their health, the quarantine and field-data flags.
+
+Protocol: see mobile_contracts/sync-protocol.md. Every sync response carries `X-Sync-Protocol`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+from flask import Response, current_app, g, json, request
+from flask.views import MethodView
+
+from backend.api.schemas import AwareDateTime, StrictSchema
+from backend.api.security import BEARER, require
+from backend.errors import Problem, not_found
+from backend.extensions import Blueprint, db_session
+from backend.models import SyncDevice, SyncFlag, SyncMutation, utcnow
+from backend.sync import protocol
+from backend.sync.devices import device_for, quarantined_counts, silent_since
+from backend.sync.handlers import load_handlers
+from backend.sync.pull import LIMIT_DEFAULT, LIMIT_MAX, pull_changes
+from backend.sync.push import MAX_BATCH, PushedMutation, push_mutations
+from backend.sync.registry import MUTATIONS
+
+blp = Blueprint(
+    "sync",
+    __name__,
+    url_prefix="/sync",
+    description="Offline delta sync for technicians' devices: pull changes, push mutations.",
+)
+
+DEVICE_ID = ma.validate.Length(min=1, max=64)
+
+
+@blp.before_request
+def _negotiate_protocol() -> None:
+    g.sync_protocol = protocol.negotiate(request.headers.get(protocol.HEADER))
+
+
+@blp.after_request
+def _announce_protocol(response: Response) -> Response:
+    response.headers[protocol.HEADER] = str(protocol.CURRENT)
+    response.headers["X-Sync-Protocol-Minimum"] = str(protocol.MINIMUM)
+    return response
+
+
+# -- pull ------------------------------------------------------------------------------------------
+
+
+class PullArgs(ma.Schema):
+    device_id = ma.fields.String(required=True, validate=DEVICE_ID)
+    cursor = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=4096),
+        metadata={"description": "The previous page's `cursor`; omit for a first sync."},
+    )
+    limit = ma.fields.Integer(
+        load_default=LIMIT_DEFAULT,
+        validate=ma.validate.Range(min=1, max=LIMIT_MAX),
+        metadata={"description": f"Feed rows per page, 1 to {LIMIT_MAX} (default {LIMIT_DEFAULT})."},
+    )
+    resync = ma.fields.String(
+        validate=ma.validate.Length(min=1, max=64),
+        metadata={"description": "Re-send this entity whole (after a checksum mismatch), then continue."},
+    )
+
+
+class EntityChangesSchema(ma.Schema):
+    upserts = ma.fields.List(ma.fields.Dict())
+    deletes = ma.fields.List(ma.fields.String())
+
+
+class ChecksumSchema(ma.Schema):
+    count = ma.fields.Integer()
+    checksum = ma.fields.String()
+
+
+class PullSchema(ma.Schema):
+    cursor = ma.fields.String()
+    has_more = ma.fields.Boolean()
+    server_time = AwareDateTime()
+    protocol = ma.fields.Integer()
+    changes = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(EntityChangesSchema))
+    checksums = ma.fields.Dict(
+        keys=ma.fields.String(), values=ma.fields.Nested(ChecksumSchema), allow_none=True
+    )
+
+
+@blp.route("/pull")
+class Pull(MethodView):
+    @blp.arguments(PullArgs, location="query")
+    @blp.response(200, PullSchema)
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> Response:
+        """One page of changes for your device. Repeat with the returned cursor while `has_more`.
+
+        Without a cursor: a first sync (a consistent snapshot of your scope, then the changes made
+        meanwhile). Rows are the server's current state; `deletes` are ids to drop; a work order's
+        tombstone also drops every row with that `work_order_id`. The last page (`has_more: false`)
+        carries per-entity `checksums` of your scope to compare with the local data.
+        """
+        principal = require("sync.pull")
+        body = pull_changes(
+            db_session(),
+            principal=principal,
+            device_id=args["device_id"],
+            cursor=args.get("cursor"),
+            limit=args["limit"],
+            protocol=g.sync_protocol,
+            secret=current_app.config["SECRET_KEY"],
+            resync=args.get("resync"),
+            horizon_wait_seconds=float(current_app.config.get("SYNC_HORIZON_WAIT_SECONDS", 1.0)),
+        )
+        # Encoded directly: a page of up to 2,000 rows does not go through marshmallow.
+        return Response(json.dumps(body), status=200, mimetype="application/json")
+
+
+# -- push ------------------------------------------------------------------------------------------
+
+
+class MutationSchema(StrictSchema):
+    id = ma.fields.String(
+        required=True, validate=DEVICE_ID, metadata={"description": "Device-generated (UUIDv7/ULID)."}
+    )
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=64))
+    args = ma.fields.Dict(required=True)
+    base_version = ma.fields.Integer(
+        allow_none=True,
+        validate=ma.validate.Range(min=1),
+        metadata={"description": "The version of the row the device changed; a newer server row conflicts."},
+    )
+    client_time = AwareDateTime(
+        allow_none=True, metadata={"description": "Device clock at the action; stored for audit only."}
+    )
+
+
+class PushSchema(StrictSchema):
+    device_id = ma.fields.String(required=True, validate=DEVICE_ID)
+    app_version = ma.fields.String(validate=ma.validate.Length(max=32))
+    mutations = ma.fields.List(ma.fields.Nested(MutationSchema), required=True)
+
+
+class MutationResultSchema(ma.Schema):
+    id = ma.fields.String()
+    status = ma.fields.String(
+        metadata={"description": "applied | duplicate | conflict | rejected"},
+    )
+    result = ma.fields.Dict(allow_none=True)
+    original = ma.fields.Dict(metadata={"description": "For `duplicate`: the first result, unchanged."})
+    problem = ma.fields.Dict(metadata={"description": "For `conflict` / `rejected`: a problem object."})
+    flags = ma.fields.List(ma.fields.Dict())
+
+
+class PushResultSchema(ma.Schema):
+    server_time = AwareDateTime()
+    protocol = ma.fields.Integer()
+    results = ma.fields.List(ma.fields.Nested(MutationResultSchema))
+
+
+@blp.route("/push")
+class Push(MethodView):
+    @blp.arguments(PushSchema)
+    @blp.response(200, PushResultSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Send queued mutations, oldest first (at most 500). Each is applied exactly once; retrying
+        a push whose response was lost is always safe (results say `duplicate` with the original)."""
+        principal = require("sync.push")
+        mutations = [
+            PushedMutation(
+                id=m["id"],
+                name=m["name"],
+                args=m["args"],
+                base_version=m.get("base_version"),
+                client_time=m.get("client_time"),
+            )
+            for m in data["mutations"]
+        ]
+        results = push_mutations(
+            db_session(),
+            principal=principal,
+            device_id=data["device_id"],
+            mutations=mutations,
+            protocol=g.sync_protocol,
+            app_version=data.get("app_version"),
+        )
+        return {"server_time": utcnow(), "protocol": g.sync_protocol, "results": results}
+
+
+class MutationInfoSchema(ma.Schema):
+    name = ma.fields.String()
+    description = ma.fields.String()
+    roles = ma.fields.List(ma.fields.String())
+
+
+@blp.route("/mutations")
+class Mutations(MethodView):
+    @blp.response(200, MutationInfoSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self) -> list[dict[str, Any]]:
+        """The mutations this server accepts, with who may push them."""
+        require("sync.push")
+        load_handlers()
+        return [
+            {"name": m.name, "description": m.description, "roles": sorted(m.roles)}
+            for m in sorted(MUTATIONS.values(), key=lambda m: m.name)
+        ]
+
+
+# -- devices ---------------------------------------------------------------------------------------
+
+
+class RegisterDeviceSchema(StrictSchema):
+    device_id = ma.fields.String(required=True, validate=DEVICE_ID)
+    platform = ma.fields.String(validate=ma.validate.Length(max=32))
+    app_version = ma.fields.String(validate=ma.validate.Length(max=32))
+
+
+class DeviceSchema(ma.Schema):
+    id = ma.fields.String()
+    user_id = ma.fields.String()
+    technician_id = ma.fields.String(allow_none=True)
+    platform = ma.fields.String(allow_none=True)
+    app_version = ma.fields.String(allow_none=True)
+    protocol = ma.fields.Integer(allow_none=True)
+    registered_at = AwareDateTime()
+    last_pull_at = AwareDateTime(allow_none=True)
+    last_push_at = AwareDateTime(allow_none=True)
+    last_seen_at = AwareDateTime(allow_none=True)
+    last_error_code = ma.fields.String(allow_none=True)
+    last_error_detail = ma.fields.String(allow_none=True)
+    last_error_at = AwareDateTime(allow_none=True)
+    quarantined = ma.fields.Integer(metadata={"description": "Rejected mutations not yet resolved."})
+
+
+class DeviceListArgs(ma.Schema):
+    silent_hours = ma.fields.Float(
+        validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365),
+        metadata={"description": "Only devices not heard from for this many hours (or never)."},
+    )
+    technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
+
+
+@blp.route("/devices")
+class Devices(MethodView):
+    @blp.arguments(RegisterDeviceSchema)
+    @blp.response(200, DeviceSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any]) -> SyncDevice:
+        """Register this device to you (idempotent). A device id registered to someone else is 404."""
+        principal = require("sync.device.register")
+        session = db_session()
+        device = device_for(
+            session,
+            principal,
+            data["device_id"],
+            protocol=g.sync_protocol,
+            app_version=data.get("app_version"),
+            platform=data.get("platform"),
+        )
+        session.flush()
+        device.quarantined = quarantined_counts(session, [device.id]).get(device.id, 0)  # type: ignore[attr-defined]
+        return device
+
+    @blp.arguments(DeviceListArgs, location="query")
+    @blp.response(200, DeviceSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[SyncDevice]:
+        """Devices and their sync health. Technicians see their own; dispatchers see all and can ask
+        for those silent for `silent_hours`."""
+        principal = require("sync.device.read")
+        session = db_session()
+        stmt = sa.select(SyncDevice)
+        if not principal.is_staff:
+            stmt = stmt.where(SyncDevice.user_id == principal.user_id)
+        if "technician_id" in args:
+            stmt = stmt.where(SyncDevice.technician_id == args["technician_id"])
+        if "silent_hours" in args:
+            stmt = stmt.where(silent_since(args["silent_hours"]))
+        devices = list(session.scalars(stmt.order_by(SyncDevice.last_seen_at, SyncDevice.id).limit(1000)))
+        counts = quarantined_counts(session, [d.id for d in devices])
+        for device in devices:
+            device.quarantined = counts.get(device.id, 0)  # type: ignore[attr-defined]
+        return devices
+
+
+# -- quarantine ------------------------------------------------------------------------------------
+
+
+class QuarantineArgs(ma.Schema):
+    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(["open", "resolved", "all"]))
+    device_id = ma.fields.String(validate=DEVICE_ID)
+    technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
+
+
+class QuarantinedSchema(ma.Schema):
+    id = ma.fields.String()
+    device_id = ma.fields.String()
+    user_id = ma.fields.String()
+    technician_id = ma.fields.String(allow_none=True)
+    name = ma.fields.String()
+    args = ma.fields.Raw()
+    base_version = ma.fields.Integer(allow_none=True)
+    client_time = AwareDateTime(allow_none=True)
+    received_at = AwareDateTime()
+    status = ma.fields.String()
+    result = ma.fields.Dict()
+    resolved_at = AwareDateTime(allow_none=True)
+    resolved_by_user_id = ma.fields.String(allow_none=True)
+    resolution = ma.fields.String(allow_none=True)
+    resolution_note = ma.fields.String(allow_none=True)
+
+
+class ResolveQuarantineSchema(StrictSchema):
+    resolution = ma.fields.String(
+        required=True,
+        validate=ma.validate.OneOf(["dismissed", "applied_by_staff", "asked_technician"]),
+    )
+    note = ma.fields.String(validate=ma.validate.Length(max=1000))
+
+
+@blp.route("/quarantine")
+class Quarantine(MethodView):
+    @blp.arguments(QuarantineArgs, location="query")
+    @blp.response(200, QuarantinedSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[SyncMutation]:
+        """Rejected mutations kept for staff (newest first): what the device sent and why it failed."""
+        require("sync.quarantine.read")
+        stmt = sa.select(SyncMutation).where(SyncMutation.status == "rejected")
+        if args["state"] == "open":
+            stmt = stmt.where(SyncMutation.resolved_at.is_(None))
+        elif args["state"] == "resolved":
+            stmt = stmt.where(SyncMutation.resolved_at.is_not(None))
+        if "device_id" in args:
+            stmt = stmt.where(SyncMutation.device_id == args["device_id"])
+        if "technician_id" in args:
+            stmt = stmt.where(SyncMutation.technician_id == args["technician_id"])
+        order = (SyncMutation.received_at.desc(), SyncMutation.id)
+        return list(db_session().scalars(stmt.order_by(*order).limit(500)))
+
+
+@blp.route("/quarantine/<string:mutation_id>/resolve")
+class ResolveQuarantined(MethodView):
+    @blp.arguments(ResolveQuarantineSchema)
+    @blp.response(200, QuarantinedSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], mutation_id: str) -> SyncMutation:
+        """Close a quarantined mutation with what was done about it."""
+        principal = require("sync.quarantine.resolve")
+        session = db_session()
+        row = session.get(SyncMutation, mutation_id, with_for_update=True)
+        if row is None or row.status != "rejected":
+            raise not_found("quarantined_mutation")
+        if row.resolved_at is not None:
+            raise Problem("quarantine.already_resolved", "This mutation was already resolved.", status=409)
+        row.resolved_at = utcnow()
+        row.resolved_by_user_id = principal.user_id
+        row.resolution = data["resolution"]
+        row.resolution_note = data.get("note")
+        return row
+
+
+# -- flags -----------------------------------------------------------------------------------------
+
+
+class FlagArgs(ma.Schema):
+    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(["open", "resolved", "all"]))
+    work_order_id = ma.fields.String(validate=ma.validate.Length(max=36))
+    technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
+
+
+class FlagSchema(ma.Schema):
+    id = ma.fields.String()
+    mutation_id = ma.fields.String()
+    device_id = ma.fields.String()
+    technician_id = ma.fields.String(allow_none=True)
+    work_order_id = ma.fields.String(allow_none=True)
+    code = ma.fields.String()
+    detail = ma.fields.String()
+    data = ma.fields.Dict()
+    created_at = AwareDateTime()
+    resolved_at = AwareDateTime(allow_none=True)
+    resolved_by_user_id = ma.fields.String(allow_none=True)
+    resolution_note = ma.fields.String(allow_none=True)
+
+
+class ResolveFlagSchema(StrictSchema):
+    note = ma.fields.String(validate=ma.validate.Length(max=1000))
+
+
+@blp.route("/flags")
+class Flags(MethodView):
+    @blp.arguments(FlagArgs, location="query")
+    @blp.response(200, FlagSchema(many=True))
+    @blp.doc(security=BEARER)
+    def get(self, args: dict[str, Any]) -> list[SyncFlag]:
+        """Field data accepted with a remark for the dispatcher (e.g. notes on a job reassigned meanwhile)."""
+        require("sync.flag.read")
+        stmt = sa.select(SyncFlag)
+        if args["state"] == "open":
+            stmt = stmt.where(SyncFlag.resolved_at.is_(None))
+        elif args["state"] == "resolved":
+            stmt = stmt.where(SyncFlag.resolved_at.is_not(None))
+        if "work_order_id" in args:
+            stmt = stmt.where(SyncFlag.work_order_id == args["work_order_id"])
+        if "technician_id" in args:
+            stmt = stmt.where(SyncFlag.technician_id == args["technician_id"])
+        return list(db_session().scalars(stmt.order_by(SyncFlag.created_at.desc(), SyncFlag.id).limit(500)))
+
+
+@blp.route("/flags/<string:flag_id>/resolve")
+class ResolveFlag(MethodView):
+    @blp.arguments(ResolveFlagSchema)
+    @blp.response(200, FlagSchema)
+    @blp.doc(security=BEARER)
+    def post(self, data: dict[str, Any], flag_id: str) -> SyncFlag:
+        """Mark a flag as seen and handled."""
+        principal = require("sync.flag.resolve")
+        session = db_session()
+        flag = session.get(SyncFlag, flag_id, with_for_update=True)
+        if flag is None:
+            raise not_found("sync_flag")
+        if flag.resolved_at is None:
+            flag.resolved_at = utcnow()
+            flag.resolved_by_user_id = principal.user_id
+            flag.resolution_note = data.get("note")
+        return flag
+
+
+__all__ = ["MAX_BATCH", "blp"]

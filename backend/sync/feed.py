@@ -1,0 +1,261 @@
+"""The change feed: every insert, update and delete of a synced row is recorded in the same transaction.
+
+Session events do it (`after_flush` for the unit of work, `do_orm_execute` for ORM bulk UPDATE/DELETE),
+so no service can forget. Each change row carries its position (`pos`, a sequence) and, on PostgreSQL,
+the writing transaction's id (`txid`); the pull serves rows in `(txid, pos)` order and only below the
+oldest transaction still running, so a slow transaction that commits late is never skipped.
+
+Scope moves are recorded explicitly: when a job changes hands (assignment, reassignment, cancel,
+close) the old technician gets tombstones for the job, everything scoped to it and the customers,
+products and addresses no longer referenced by their other jobs; the new technician gets the job whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, UOWTransaction
+
+from backend.models.base import utcnow
+from backend.models.sync import SyncChange
+from backend.models.work_orders import WorkOrder
+from backend.sync.entities import SyncedEntity, entity_for, synced_entities
+from backend.sync.scope import jobs_in_scope, scope_owner
+from backend.sync.spec import Scope
+
+UPSERT = "upsert"
+DELETE = "delete"
+_PENDING = "repairops.sync.pending"
+_TABLE: sa.Table = SyncChange.__table__  # type: ignore[assignment]
+_PG_TXID = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+
+
+class ChangeRecorder:
+    """Collects the change rows of one flush and writes them with one INSERT."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.conn = conn
+        self.rows: list[dict[str, Any]] = []
+        self._seen: set[tuple[str, str, str, str | None, str | None]] = set()
+
+    def add(
+        self,
+        entity: SyncedEntity,
+        row_id: Any,
+        op: str,
+        scope_key: str | None,
+        audience: str | None = None,
+    ) -> None:
+        key = (entity.name, str(row_id), op, scope_key, audience)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self.rows.append(
+            {
+                "entity": entity.name,
+                "row_id": str(row_id),
+                "op": op,
+                "scope": entity.scope.value,
+                "scope_key": scope_key,
+                "audience": audience,
+                "created_at": utcnow(),
+            }
+        )
+
+    def write(self) -> None:
+        if not self.rows:
+            return
+        stmt = sa.insert(_TABLE)
+        if self.conn.dialect.name == "postgresql":
+            stmt = stmt.values(txid=_PG_TXID)
+        else:
+            for row in self.rows:
+                row["txid"] = 0
+        self.conn.execute(stmt, self.rows)
+        self.rows = []
+
+    # -- scope moves -------------------------------------------------------------------------------
+
+    def job_enters(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
+        """The job arrives whole at the technician: itself, its dependents, what it references."""
+        for entity, row_id in self._job_rows(job_id):
+            self.add(entity, row_id, UPSERT, job_id, audience=technician_id)
+        entities = synced_entities()
+        for name, ref_id in refs.items():
+            if ref_id is not None:
+                self.add(entities[name], ref_id, UPSERT, None, audience=technician_id)
+
+    def job_leaves(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
+        """Tombstones for the technician: the job, its dependents, and references no other job keeps."""
+        for entity, row_id in self._job_rows(job_id):
+            self.add(entity, row_id, DELETE, job_id, audience=technician_id)
+        self.refs_dropped(job_id, technician_id, refs)
+
+    def refs_dropped(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
+        still = self._refs_held(technician_id, excluding=job_id)
+        entities = synced_entities()
+        for name, ref_id in refs.items():
+            if ref_id is not None and ref_id not in still.get(name, set()):
+                self.add(entities[name], ref_id, DELETE, None, audience=technician_id)
+
+    def _job_rows(self, job_id: str) -> Iterable[tuple[SyncedEntity, Any]]:
+        for entity in synced_entities().values():
+            if entity.is_root:
+                yield entity, job_id
+            elif entity.scope == Scope.WORK_ORDER and entity.scope_column is not None:
+                ids = self.conn.execute(sa.select(entity.pk).where(entity.scope_column == job_id)).scalars()
+                for row_id in ids:
+                    yield entity, row_id
+
+    def _refs_held(self, technician_id: str, *, excluding: str) -> dict[str, set[str]]:
+        referenced = _referenced_entities()
+        rows = self.conn.execute(
+            sa.select(*[WorkOrder.__table__.c[e.via_key] for e in referenced]).where(
+                jobs_in_scope(technician_id), WorkOrder.id != excluding
+            )
+        ).all()
+        return {e.name: {r[i] for r in rows if r[i] is not None} for i, e in enumerate(referenced)}
+
+
+def _referenced_entities() -> list[SyncedEntity]:
+    return [e for e in synced_entities().values() if e.scope == Scope.REFERENCED]
+
+
+def _refs_of(values: dict[str, Any]) -> dict[str, str | None]:
+    """Referenced row ids of a job given its column values (`customer_id`...)."""
+    out: dict[str, str | None] = {}
+    for entity in _referenced_entities():
+        out[entity.name] = values.get(entity.via_key)
+    return out
+
+
+def _old_and_new(obj: Any, key: str) -> tuple[Any, Any]:
+    history = sa.inspect(obj).attrs[key].history
+    new = getattr(obj, key)
+    if history.deleted:
+        return history.deleted[0], new
+    return new, new
+
+
+def _job_values(obj: Any, keys: Iterable[str], *, old: bool) -> dict[str, Any]:
+    return {k: _old_and_new(obj, k)[0 if old else 1] for k in keys}
+
+
+_JOB_KEYS = ("assignee_id", "status")
+
+
+def _ref_keys() -> list[str]:
+    return [e.via_key for e in _referenced_entities()]
+
+
+def _record_job(rec: ChangeRecorder, entity: SyncedEntity, obj: WorkOrder, *, inserted: bool) -> None:
+    keys = [*_JOB_KEYS, *_ref_keys()]
+    new = _job_values(obj, keys, old=False)
+    old = {k: None for k in keys} if inserted else _job_values(obj, keys, old=True)
+    rec.add(entity, obj.id, UPSERT, obj.id)
+    old_owner = scope_owner(old["assignee_id"], old["status"])
+    new_owner = scope_owner(new["assignee_id"], new["status"])
+    if old_owner != new_owner:
+        if old_owner:
+            rec.job_leaves(obj.id, old_owner, _refs_of(old))
+        if new_owner:
+            rec.job_enters(obj.id, new_owner, _refs_of(new))
+    elif new_owner and _refs_of(old) != _refs_of(new):
+        changed_new = {k: v for k, v in _refs_of(new).items() if _refs_of(old)[k] != v}
+        changed_old = {k: v for k, v in _refs_of(old).items() if _refs_of(new)[k] != v}
+        entities = synced_entities()
+        for name, ref_id in changed_new.items():
+            if ref_id is not None:
+                rec.add(entities[name], ref_id, UPSERT, None, audience=new_owner)
+        rec.refs_dropped(obj.id, new_owner, changed_old)
+
+
+def _record_row(rec: ChangeRecorder, entity: SyncedEntity, obj: Any, op: str) -> None:
+    row_id = sa.inspect(obj).identity[0] if op == DELETE else getattr(obj, entity.pk_key)
+    if entity.scope_key is None:
+        rec.add(entity, row_id, op, None)
+        return
+    old_key, new_key = _old_and_new(obj, entity.scope_key)
+    if op == DELETE:
+        rec.add(entity, row_id, DELETE, None if old_key is None else str(old_key))
+        return
+    if old_key != new_key and old_key is not None:
+        rec.add(entity, row_id, DELETE, str(old_key))
+    rec.add(entity, row_id, UPSERT, None if new_key is None else str(new_key))
+
+
+@event.listens_for(Session, "before_flush")
+def _before_flush(session: Session, flush_context: UOWTransaction, _instances: Any) -> None:
+    # A deleted job's dependents go with it (database cascades), so list them while they exist.
+    deleted_jobs = [obj for obj in session.deleted if isinstance(obj, WorkOrder)]
+    if not deleted_jobs:
+        return
+    rec = ChangeRecorder(session.connection())
+    for obj in deleted_jobs:
+        owner = scope_owner(*[_old_and_new(obj, k)[0] for k in _JOB_KEYS])
+        if owner:
+            rec.job_leaves(obj.id, owner, _refs_of(_job_values(obj, _ref_keys(), old=True)))
+    flush_context.attributes[_PENDING] = rec.rows
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
+    rec = ChangeRecorder(session.connection())
+    rec.rows = list(flush_context.attributes.pop(_PENDING, []))
+    for obj in session.new:
+        entity = entity_for(type(obj))
+        if entity is None:
+            continue
+        if entity.is_root:
+            _record_job(rec, entity, obj, inserted=True)
+        else:
+            _record_row(rec, entity, obj, UPSERT)
+    for obj in session.dirty:
+        entity = entity_for(type(obj))
+        if entity is None or not session.is_modified(obj, include_collections=False):
+            continue
+        if entity.is_root:
+            _record_job(rec, entity, obj, inserted=False)
+        else:
+            _record_row(rec, entity, obj, UPSERT)
+    for obj in session.deleted:
+        entity = entity_for(type(obj))
+        if entity is not None:
+            _record_row(rec, entity, obj, DELETE)
+    rec.write()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _bulk_write(state: Any) -> Any:
+    """ORM bulk UPDATE/DELETE on a synced model: record the rows it touches, before and after."""
+    if not (state.is_update or state.is_delete) or state.bind_mapper is None:
+        return None
+    entity = entity_for(state.bind_mapper.class_)
+    if entity is None:
+        return None
+    if entity.is_root:
+        raise RuntimeError("Change work orders through the unit of work: scope moves are recorded there.")
+    conn = state.session.connection()
+    key_col = entity.scope_column if entity.scope_column is not None else sa.null()
+    where = state.statement.whereclause
+    before = conn.execute(
+        sa.select(entity.pk, key_col).where(where if where is not None else sa.true())
+    ).all()
+    result = state.invoke_statement()
+    rec = ChangeRecorder(conn)
+    old_keys = {r[0]: r[1] for r in before}
+    if state.is_delete:
+        for row_id, key in old_keys.items():
+            rec.add(entity, row_id, DELETE, None if key is None else str(key))
+    elif old_keys:
+        after = conn.execute(sa.select(entity.pk, key_col).where(entity.pk.in_(list(old_keys)))).all()
+        for row_id, key in after:
+            old = old_keys.get(row_id)
+            if old is not None and old != key:
+                rec.add(entity, row_id, DELETE, str(old))
+            rec.add(entity, row_id, UPSERT, None if key is None else str(key))
+    rec.write()
+    return result

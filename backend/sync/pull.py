@@ -1,0 +1,341 @@
+"""`pull_changes`: one page of a device's changes, from a cursor or from a consistent first snapshot.
+
+Order and completeness: feed rows are served in `(txid, pos)` order and only below the *horizon*: on
+PostgreSQL the oldest transaction still running (`pg_snapshot_xmin`), so every row below it is final
+and a transaction that took an early position but commits late is served by a later pull; on SQLite
+(one writer at a time, positions in commit order) everything committed.
+
+Rows travel as their current server state, read with the device's current scope, so a page never
+carries a row the technician may no longer see; tombstones follow for rows that left.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from backend.errors import Problem
+from backend.models.base import utcnow
+from backend.models.sync import SyncChange, SyncDeployment
+from backend.policy import Principal
+from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
+from backend.sync.devices import device_for, mark_seen
+from backend.sync.entities import CHECKSUM_MODULUS, SyncedEntity, row_hash, synced_entities
+from backend.sync.feed import DELETE
+from backend.sync.scope import TechnicianScope, load_scope
+from backend.sync.spec import Scope
+
+LIMIT_DEFAULT = 500
+LIMIT_MAX = 2000
+NO_HORIZON = 2**62
+_ID_CHUNK = 500
+_C = SyncChange.__table__.c
+
+
+@dataclass
+class PullPage:
+    cursor: Cursor
+    has_more: bool
+    changes: dict[str, dict[str, list[Any]]]
+    checksums: dict[str, dict[str, Any]] | None
+    lag_ms: int = 0
+
+
+@dataclass
+class _Builder:
+    """Accumulates a page: latest operation per row wins."""
+
+    snapshot_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    ops: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def delta(self, entity: str, row_id: str, op: str) -> None:
+        self.ops.pop((entity, row_id), None)  # re-insert so the latest op is last
+        self.ops[(entity, row_id)] = op
+
+
+def deployment(session: Session) -> SyncDeployment:
+    """The deployment's identity row, created on first use (safe under concurrent first pulls)."""
+    row = session.get(SyncDeployment, 1)
+    if row is None:
+        try:
+            with session.begin_nested():
+                session.add(SyncDeployment(id=1, deployment_id=str(uuid.uuid4())))
+        except IntegrityError:
+            pass
+        row = session.get(SyncDeployment, 1, populate_existing=True)
+    assert row is not None
+    return row
+
+
+def feed_horizon(conn: sa.Connection) -> tuple[int, int]:
+    """(xmin, xmax) of the current snapshot: rows with txid < xmin are final."""
+    if conn.dialect.name != "postgresql":
+        return NO_HORIZON, NO_HORIZON
+    row = conn.execute(
+        sa.text(
+            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+            "FROM (SELECT pg_current_snapshot() AS s) AS snap"
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def start_key(conn: sa.Connection) -> FeedKey:
+    """A key before everything not yet final: where a first sync continues after its snapshot."""
+    if conn.dialect.name == "postgresql":
+        xmin, _ = feed_horizon(conn)
+        return FeedKey(xmin, 0)
+    return FeedKey(0, conn.execute(sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))).scalar_one())
+
+
+def _routing(scope: TechnicianScope) -> sa.ColumnElement[bool]:
+    refs = sorted(set().union(*scope.refs.values())) if scope.refs else []
+    return sa.or_(
+        _C.audience == scope.technician_id,
+        sa.and_(
+            _C.audience.is_(None),
+            sa.or_(
+                _C.scope == Scope.GLOBAL.value,
+                sa.and_(_C.scope == Scope.TECHNICIAN.value, _C.scope_key == scope.technician_id),
+                sa.and_(_C.scope == Scope.WORK_ORDER.value, _C.scope_key.in_(scope.job_ids)),
+                sa.and_(_C.scope == Scope.REFERENCED.value, _C.row_id.in_(refs)),
+            ),
+        ),
+    )
+
+
+def _after(key: FeedKey) -> sa.ColumnElement[bool]:
+    return sa.tuple_(_C.txid, _C.pos) > sa.tuple_(sa.literal(key.txid), sa.literal(key.pos))
+
+
+class Puller:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        technician_id: str,
+        codec: CursorCodec,
+        horizon_wait_seconds: float = 1.0,
+    ) -> None:
+        self.session = session
+        self.conn = session.connection()
+        self.codec = codec
+        self.scope = load_scope(self.conn, technician_id)
+        self.entities = synced_entities()
+        self.horizon_wait = horizon_wait_seconds
+        self.pg = self.conn.dialect.name == "postgresql"
+
+    # -- cursor checks ------------------------------------------------------------------------------
+
+    def check_cursor(self, cursor: Cursor, state: SyncDeployment) -> None:
+        if cursor.key < FeedKey(state.pruned_txid, state.pruned_pos):
+            raise resync_required("expired", "The cursor is older than the changes this server keeps.")
+        max_pos = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))).scalar_one()
+        _, xmax = feed_horizon(self.conn)
+        if cursor.key.pos > max(max_pos, state.pruned_pos) or cursor.key.txid > xmax:
+            raise resync_required("ahead_of_feed", "The cursor is ahead of this server's changes.")
+        if cursor.snapshot is not None and cursor.snapshot.entity not in self.entities:
+            raise resync_required("schema_changed", "The cursor names an entity this server no longer syncs.")
+
+    # -- the page -----------------------------------------------------------------------------------
+
+    def page(self, cursor: Cursor, limit: int, *, with_checksums: bool) -> PullPage:
+        build = _Builder()
+        remaining = limit
+        has_more = False
+        snapshot = cursor.snapshot
+        while snapshot is not None:
+            entity = self.entities[snapshot.entity]
+            rows = self._snapshot_rows(entity, snapshot.after, remaining + 1)
+            if len(rows) > remaining:
+                rows = rows[:remaining]
+                has_more = True
+            if rows:
+                build.snapshot_rows.setdefault(entity.name, []).extend(entity.serialize(r) for r in rows)
+                remaining -= len(rows)
+            if has_more:
+                last = rows[-1][entity.pk_index] if rows else snapshot.after
+                snapshot = Snapshot(entity.name, str(last) if last is not None else None, snapshot.only)
+                break
+            snapshot = None if snapshot.only else self._next_snapshot(entity.name)
+        key = cursor.key
+        lag_ms = 0
+        if not has_more:
+            feed_rows, has_more, lag_ms = self._feed_rows(key, remaining)
+            for row in feed_rows:
+                build.delta(row.entity, row.row_id, row.op)
+            if feed_rows:
+                key = FeedKey(feed_rows[-1].txid, feed_rows[-1].pos)
+        changes = self._changes(build)
+        checksums = None
+        if not has_more and with_checksums:
+            checksums = self.checksums()
+            if self._unserved_exists(key):
+                checksums = None  # something committed meanwhile; the next pull will carry them
+        return PullPage(Cursor(key, snapshot), has_more, changes, checksums, lag_ms)
+
+    def _next_snapshot(self, name: str) -> Snapshot | None:
+        names = list(self.entities)
+        i = names.index(name)
+        return Snapshot(names[i + 1], None, False) if i + 1 < len(names) else None
+
+    def _snapshot_rows(self, entity: SyncedEntity, after: str | None, limit: int) -> list[Any]:
+        stmt = sa.select(*entity.selectable()).where(self.scope.predicate(entity))
+        if after is not None:
+            stmt = stmt.where(entity.pk > after)
+        return list(self.conn.execute(stmt.order_by(entity.pk).limit(limit)))
+
+    def _feed_rows(self, key: FeedKey, remaining: int) -> tuple[list[Any], bool, int]:
+        """Feed rows after `key` below the horizon; waits briefly for in-flight writers to finish when
+        committed rows for this device are held back by them (PostgreSQL)."""
+        started = time.monotonic()
+        while True:
+            xmin, _ = feed_horizon(self.conn)
+            stmt = (
+                sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op)
+                .where(_after(key), _C.txid < xmin, _routing(self.scope))
+                .order_by(_C.txid, _C.pos)
+                .limit(remaining + 1)
+            )
+            rows = list(self.conn.execute(stmt))
+            held_back = (
+                self.pg
+                and len(rows) <= remaining
+                and self._unserved_exists(FeedKey(rows[-1].txid, rows[-1].pos) if rows else key)
+            )
+            waited = time.monotonic() - started
+            if not held_back or waited >= self.horizon_wait:
+                break
+            time.sleep(0.02)
+        has_more = len(rows) > remaining
+        return rows[:remaining], has_more, int(waited * 1000) if held_back else 0
+
+    def _unserved_exists(self, key: FeedKey) -> bool:
+        """Is a committed change for this device beyond `key` (whatever the horizon)?"""
+        stmt = sa.select(_C.pos).where(_after(key), _routing(self.scope)).limit(1)
+        return self.conn.execute(stmt).first() is not None
+
+    def _changes(self, build: _Builder) -> dict[str, dict[str, list[Any]]]:
+        upserts: dict[str, list[str]] = {}
+        deletes: dict[str, list[str]] = {}
+        for (entity, row_id), op in build.ops.items():
+            if entity not in self.entities:
+                continue
+            (deletes if op == DELETE else upserts).setdefault(entity, []).append(row_id)
+        out: dict[str, dict[str, list[Any]]] = {}
+        for name, rows in build.snapshot_rows.items():
+            out.setdefault(name, {"upserts": [], "deletes": []})["upserts"].extend(rows)
+        for name, ids in upserts.items():
+            bucket = out.setdefault(name, {"upserts": [], "deletes": []})
+            bucket["upserts"].extend(self._current_rows(self.entities[name], ids))
+        for name, ids in deletes.items():
+            out.setdefault(name, {"upserts": [], "deletes": []})["deletes"].extend(ids)
+        return out
+
+    def _current_rows(self, entity: SyncedEntity, ids: list[str]) -> Iterator[dict[str, Any]]:
+        predicate = self.scope.predicate(entity)
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            stmt = sa.select(*entity.selectable()).where(entity.pk.in_(chunk), predicate)
+            for row in self.conn.execute(stmt):
+                yield entity.serialize(row)
+
+    # -- convergence --------------------------------------------------------------------------------
+
+    def checksums(self) -> dict[str, dict[str, Any]]:
+        """Per entity: the count and the order-independent checksum of the device's scope."""
+        out: dict[str, dict[str, Any]] = {}
+        for entity in self.entities.values():
+            count = 0
+            total = 0
+            for row_id, version in self._versions(entity):
+                count += 1
+                total = (total + row_hash(row_id, version)) % CHECKSUM_MODULUS
+            out[entity.name] = {"count": count, "checksum": f"{total:016x}"}
+        return out
+
+    def _versions(self, entity: SyncedEntity) -> Iterator[tuple[str, int]]:
+        predicate = self.scope.predicate(entity)
+        if entity.version is None:
+            stmt = sa.select(*entity.selectable()).where(predicate)
+            for row in self.conn.execute(stmt.execution_options(yield_per=1000)):
+                data = entity.serialize(row)
+                yield str(data[entity.pk_key]), data["sync_version"]
+            return
+        stmt = sa.select(entity.pk, entity.version).where(predicate)
+        for row_id, version in self.conn.execute(stmt.execution_options(yield_per=1000)):
+            yield str(row_id), entity.serialize_version(version)
+
+
+def first_cursor(conn: sa.Connection) -> Cursor:
+    names = list(synced_entities())
+    return Cursor(start_key(conn), Snapshot(names[0], None, False) if names else None)
+
+
+def resync_cursor(cursor: Cursor, entity: str) -> Cursor:
+    """Re-send one entity whole, then continue the feed from where the device is."""
+    return Cursor(cursor.key, Snapshot(entity, None, True))
+
+
+def server_time() -> str:
+    return utcnow().isoformat()
+
+
+def pull_changes(
+    session: Session,
+    *,
+    principal: Principal,
+    device_id: str,
+    cursor: str | None,
+    limit: int,
+    protocol: int,
+    secret: str,
+    resync: str | None = None,
+    horizon_wait_seconds: float = 1.0,
+) -> dict[str, Any]:
+    """One page for the caller's device: `{cursor, has_more, server_time, protocol, changes[, checksums]}`."""
+    if principal.user_id is None or principal.technician_id is None:
+        raise Problem("sync.not_a_technician", "Only technicians' devices sync.", status=403)
+    state = deployment(session)
+    codec = CursorCodec(secret, state.deployment_id)
+    puller = Puller(
+        session,
+        technician_id=principal.technician_id,
+        codec=codec,
+        horizon_wait_seconds=horizon_wait_seconds,
+    )
+    if cursor:
+        current = codec.loads(cursor, user_id=principal.user_id, device_id=device_id)
+        puller.check_cursor(current, state)
+    else:
+        current = first_cursor(puller.conn)
+    if resync is not None:
+        if resync not in puller.entities:
+            raise Problem(
+                "sync.unknown_entity",
+                f"No synced entity named '{resync}'.",
+                status=422,
+                errors={"resync": [f"Must be one of: {', '.join(puller.entities)}."]},
+            )
+        current = resync_cursor(current, resync)
+    page = puller.page(current, limit, with_checksums=protocol >= 2)
+    # Registered (or checked) after the page is read: a write first would hold back our own horizon.
+    device = device_for(session, principal, device_id, protocol=protocol)
+    mark_seen(device, pulled=True)
+    body: dict[str, Any] = {
+        "cursor": codec.dumps(page.cursor, user_id=principal.user_id, device_id=device_id),
+        "has_more": page.has_more,
+        "server_time": server_time(),
+        "protocol": protocol,
+        "changes": page.changes,
+    }
+    if protocol >= 2:
+        body["checksums"] = page.checksums
+    return body
