@@ -47,7 +47,9 @@ def _from_http_exception(exc: HTTPException) -> Problem:
             title="Invalid request",
             errors=errors,
         )
-    if status == 400 and "json" in str(exc.description or "").lower():
+    # webargs reports an unparsable body as 400 with messages {"json": ["Invalid JSON body."]}; Flask's
+    # own parser says so in the description.
+    if status == 400 and "json" in f"{messages or ''} {exc.description or ''}".lower():
         return Problem(
             "request.malformed_json", "The body is not valid JSON.", status=400, title="Malformed JSON"
         )
