@@ -22,6 +22,14 @@ SYSTEM = SYSTEM_ROLE
 
 # action -> roles allowed. One table: adding an action is adding a line here.
 PERMISSIONS: dict[str, frozenset[str]] = {
+    "sync.pull": frozenset({Role.TECHNICIAN}),
+    "sync.push": frozenset({Role.TECHNICIAN}),
+    "sync.device.register": frozenset({Role.TECHNICIAN}),
+    "sync.device.read": frozenset({Role.TECHNICIAN, Role.DISPATCHER, Role.ADMIN}),
+    "sync.quarantine.read": frozenset(STAFF),
+    "sync.quarantine.resolve": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    "sync.flag.read": frozenset(STAFF),
+    "sync.flag.resolve": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "request.create": frozenset({Role.CUSTOMER, Role.CUSTOMER_SERVICE, Role.ADMIN, Role.DISPATCHER}),
     "request.create_partner": frozenset({PARTNER}),
     "request.read": frozenset({Role.CUSTOMER, PARTNER} | STAFF),

@@ -15,6 +15,7 @@ from backend.api import (
     parts,
     quotes,
     requests,
+    sync,
     tracking,
     work_orders,
 )
@@ -31,6 +32,7 @@ MODULES: tuple[Blueprint, ...] = (
     dispatch.blp,
     attachments.blp,
     attachments.transfer_blp,
+    sync.blp,
     parts.blp,
     quotes.blp,
     billing.blp,

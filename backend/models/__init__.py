@@ -162,3 +162,11 @@ __all__ = [
     "new_id",
     "utcnow",
 ]
+
+# Delta-sync bookkeeping, and the change feed: a session event that records every write to a model
+# declaring `__sync__`, installed here so that no code path using these models can miss it.
+from backend.models.sync import SyncChange, SyncDeployment, SyncDevice, SyncFlag, SyncMutation  # noqa: E402
+
+__all__ += ["SyncChange", "SyncDeployment", "SyncDevice", "SyncFlag", "SyncMutation"]
+
+import backend.sync.feed  # noqa: E402,F401

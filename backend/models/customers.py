@@ -9,10 +9,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.models.base import Base, IdMixin, TimestampMixin
 from backend.models.users import User
+from backend.sync.spec import Scope, SyncSpec
 
 
 class Customer(IdMixin, TimestampMixin, Base):
     __tablename__ = "customers"
+    # A technician sees only what they need to reach the customer, and only while a job of theirs does.
+    __sync__ = SyncSpec(
+        entity="customers", scope=Scope.REFERENCED, fields=("id", "name", "phone", "updated_at")
+    )
 
     user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"), unique=True)
     name: Mapped[str] = mapped_column(sa.String(100))
@@ -31,6 +36,11 @@ class Customer(IdMixin, TimestampMixin, Base):
 
 class Address(IdMixin, TimestampMixin, Base):
     __tablename__ = "addresses"
+    __sync__ = SyncSpec(
+        entity="addresses",
+        scope=Scope.REFERENCED,
+        fields=("id", "customer_id", "label", "text", "region_id", "lat", "lng", "updated_at"),
+    )
 
     customer_id: Mapped[str] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     label: Mapped[str | None] = mapped_column(sa.String(50))
@@ -45,6 +55,22 @@ class Product(IdMixin, TimestampMixin, Base):
     """A customer's device: what gets repaired."""
 
     __tablename__ = "products"
+    __sync__ = SyncSpec(
+        entity="products",
+        scope=Scope.REFERENCED,
+        fields=(
+            "id",
+            "customer_id",
+            "category",
+            "brand",
+            "model",
+            "serial",
+            "purchase_date",
+            "warranty_end",
+            "high_end",
+            "updated_at",
+        ),
+    )
 
     customer_id: Mapped[str] = mapped_column(sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True)
     category: Mapped[str] = mapped_column(sa.String(50))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from backend.models.base import Base, IdMixin, TimestampMixin, utcnow
 from backend.models.customers import Customer, Product
 from backend.models.technicians import Technician
+from backend.sync.spec import Scope, SyncSpec
 
 
 class Channel(StrEnum):
@@ -88,6 +89,7 @@ class RepairRequest(IdMixin, TimestampMixin, Base):
 
 class WorkOrder(IdMixin, TimestampMixin, Base):
     __tablename__ = "work_orders"
+    __sync__ = SyncSpec(entity="work_orders", scope=Scope.WORK_ORDER, scope_column="id")
 
     number: Mapped[str] = mapped_column(sa.String(20), unique=True)
     request_id: Mapped[str | None] = mapped_column(sa.ForeignKey("repair_requests.id"), index=True)
@@ -132,6 +134,7 @@ class WorkOrderEvent(IdMixin, Base):
     """One line of a work order's history; `customer_visible` decides what tracking shows."""
 
     __tablename__ = "work_order_events"
+    __sync__ = SyncSpec(entity="work_order_events", scope=Scope.WORK_ORDER)
     __table_args__ = (sa.Index("ix_work_order_events_order_seq", "work_order_id", "seq"),)
 
     work_order_id: Mapped[str] = mapped_column(sa.ForeignKey("work_orders.id", ondelete="CASCADE"))

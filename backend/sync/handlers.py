@@ -6,6 +6,7 @@ import importlib
 from types import ModuleType
 
 MODULES: tuple[str, ...] = (
+    "backend.sync.work_order_mutations",
     "backend.services.parts_mutations",
     "backend.api.onsite_mutations",
     "backend.storage.mutations",

@@ -1,0 +1,80 @@
+"""Helpers for mutation handlers: the job a field fact belongs to, and a row's server state.
+
+Field facts (notes, parts used, photos, check-ins, signatures) are never lost: a technician who was
+assigned the job keeps pushing facts about it after it moved on (reassigned, cancelled, closed); they
+are applied and flagged for the dispatcher. A job that was never theirs is not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from backend.errors import not_found
+from backend.models.sync import SyncChange
+from backend.models.work_orders import WorkOrder, WorkOrderEvent
+from backend.sync.entities import entity_for
+from backend.sync.registry import MutationContext
+from backend.sync.scope import scope_owner
+
+ASSIGNMENT_EVENTS = ("assigned", "reassigned")
+
+
+def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkOrder:
+    """The job (row-locked), flagged when it is no longer in the pushing technician's scope."""
+    technician_id = ctx.principal.technician_id
+    order = ctx.session.scalars(
+        sa.select(WorkOrder).where(WorkOrder.id == work_order_id).with_for_update()
+    ).one_or_none()
+    if order is None or technician_id is None:
+        raise not_found("work_order")
+    if scope_owner(order.assignee_id, order.status) == technician_id:
+        return order
+    if order.assignee_id != technician_id and not was_assigned_to(ctx.session, order.id, technician_id):
+        raise not_found("work_order")
+    reassigned = order.assignee_id != technician_id
+    ctx.flag(
+        "work_order.reassigned_meanwhile" if reassigned else "work_order.no_longer_active",
+        (
+            "Field data arrived from a technician the job was taken from; kept, please review."
+            if reassigned
+            else f"Field data arrived for a job already '{order.status}'; kept, please review."
+        ),
+        work_order_id=order.id,
+        status=order.status,
+        assignee_id=order.assignee_id,
+    )
+    return order
+
+
+def was_assigned_to(session: Any, work_order_id: str, technician_id: str) -> bool:
+    """Was the job ever this technician's? Its history or the feed (a scope move to them) says so."""
+    moved_to_them = session.scalar(
+        sa.select(SyncChange.pos)
+        .where(
+            SyncChange.entity == WorkOrder.__sync__.entity,
+            SyncChange.row_id == work_order_id,
+            SyncChange.audience == technician_id,
+        )
+        .limit(1)
+    )
+    if moved_to_them is not None:
+        return True
+    events = session.scalars(
+        sa.select(WorkOrderEvent.data).where(
+            WorkOrderEvent.work_order_id == work_order_id, WorkOrderEvent.kind.in_(ASSIGNMENT_EVENTS)
+        )
+    )
+    return any((data or {}).get("technician_id") == technician_id for data in events)
+
+
+def server_state(session: Any, obj: Any) -> dict[str, Any] | None:
+    """A synced row as a device receives it (for conflict results): `{"entity": ..., "row": {...}}`."""
+    entity = entity_for(type(obj))
+    if entity is None:
+        return None
+    session.flush()
+    row_id = getattr(obj, entity.pk_key)
+    row = session.connection().execute(sa.select(*entity.selectable()).where(entity.pk == row_id)).first()
+    return None if row is None else {"entity": entity.name, "row": entity.serialize(row)}

@@ -1,0 +1,114 @@
+"""Device mutations on the job itself: `work_order.transition` and `work_order.note`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+
+from backend.api.schemas import StrictSchema
+from backend.errors import Problem, conflict
+from backend.models.base import utcnow
+from backend.models.work_orders import WorkOrderEvent
+from backend.policy import get_visible_work_order
+from backend.services.states import Status
+from backend.services.work_orders import transition_work_order
+from backend.sync.field_facts import server_state, work_order_for_field_fact
+from backend.sync.registry import MutationContext, mutation
+
+ID = ma.validate.Length(min=1, max=36)
+STATUSES = [s.value for s in Status]
+
+
+class TransitionArgs(StrictSchema):
+    work_order_id = ma.fields.String(required=True, validate=ID)
+    from_status = ma.fields.String(
+        data_key="from",
+        validate=ma.validate.OneOf(STATUSES),
+        metadata={"description": "The status the device saw; a different server status is a conflict."},
+    )
+    to = ma.fields.String(required=True, validate=ma.validate.OneOf(STATUSES))
+    reason = ma.fields.String(validate=ma.validate.Length(max=500))
+
+
+class NoteArgs(StrictSchema):
+    id = ma.fields.String(required=True, validate=ID, metadata={"description": "Device-generated event id."})
+    work_order_id = ma.fields.String(required=True, validate=ID)
+    text = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
+
+
+@mutation(
+    "work_order.transition",
+    TransitionArgs,
+    description="Move the job along the state machine (from -> to); a move the server no longer allows "
+    "is a conflict carrying the job's server state.",
+)
+def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    session = ctx.session
+    order = get_visible_work_order(session, ctx.principal, args["work_order_id"], lock=True)
+    seen = args.get("from_status")
+    if seen is not None and seen != order.status:
+        raise conflict(
+            "work_order.status_changed",
+            f"The job is '{order.status}' on the server, not '{seen}'.",
+            current_status=order.status,
+            current_version=order.version,
+            server_state=server_state(session, order),
+        )
+    try:
+        event = transition_work_order(
+            session=session,
+            order=order,
+            to_status=args["to"],
+            actor=ctx.principal,
+            reason=args.get("reason"),
+            base_version=ctx.base_version,
+            device_time=ctx.client_time,
+            data={"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
+        )
+    except Problem as problem:
+        if problem.status == 409:
+            problem.extra["server_state"] = server_state(session, order)
+        raise
+    session.flush()
+    return {
+        "work_orders": [{"id": order.id, "version": order.version, "status": order.status}],
+        "work_order_events": [{"id": event.id, "seq": event.seq}],
+    }
+
+
+@mutation(
+    "work_order.note",
+    NoteArgs,
+    description="Append a technician's note to the job's history (a field fact: kept even if the job "
+    "moved on, and flagged).",
+)
+def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    session = ctx.session
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
+    if session.get(WorkOrderEvent, args["id"]) is not None:
+        raise Problem(
+            "work_order_event.id_taken", "An event with this id exists; generate a new id.", status=422
+        )
+    last = session.scalar(
+        sa.select(sa.func.max(WorkOrderEvent.seq)).where(WorkOrderEvent.work_order_id == order.id)
+    )
+    # A note is history, not a change to the job: the order's version stays, so the device's
+    # base_version for its next move still matches.
+    event = WorkOrderEvent(
+        id=args["id"],
+        work_order_id=order.id,
+        seq=(last or 0) + 1,
+        kind="note",
+        actor_user_id=ctx.principal.user_id,
+        actor_role=ctx.principal.role,
+        message=args["text"],
+        data={"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
+        customer_visible=False,
+        device_time=ctx.client_time,
+        created_at=utcnow(),
+    )
+    session.add(event)
+    session.flush()
+    return {"work_order_events": [{"id": event.id, "seq": event.seq}]}
