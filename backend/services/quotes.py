@@ -263,7 +263,7 @@ def record_consent(
         signature_sha256=signature_sha256,
         device_time=device_time,
     )
-    session.add(consent)
+    quote.consents.append(consent)
     quote.status, quote.decided_at = decision, utcnow()
     session.flush()
     order = session.get(WorkOrder, quote.work_order_id, with_for_update=True)
