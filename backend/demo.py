@@ -790,3 +790,7 @@ __all__ = [
     "demo_step",
     "load_demo",
 ]
+
+
+# Other domains register their steps by being imported here (after `demo_step` exists).
+import backend.demo_stock  # noqa: E402,F401
