@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -174,7 +174,7 @@ def _micro_degrees(value: float | None) -> int | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat(timespec="microseconds")
+    return None if moment is None else moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def seal_payload(acceptance: Acceptance) -> dict[str, Any]:

@@ -68,7 +68,7 @@ class ReportInput:
 
 def yuan(fen: int) -> str:
     sign = "-" if fen < 0 else ""
-    return f"{sign}¥{abs(fen) // 100}.{abs(fen) % 100:02d}"
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d} 元"
 
 
 def masked_phone(phone: str) -> str:
@@ -141,7 +141,7 @@ def _work_done(data: ReportInput, st: dict[str, ParagraphStyle], font: str) -> l
         Paragraph(f"故障原因：{record.cause}", st["base"]),
         Paragraph(f"处理方法：{record.method}", st["base"]),
     ]
-    out += [Paragraph(f"• {item}", st["base"]) for item in record.items_done]
+    out += [Paragraph(f"{n}. {item}", st["base"]) for n, item in enumerate(record.items_done, 1)]
     if record.function_tests:
         out.append(Paragraph("功能测试", st["h2"]))
         rows = [["项目", "结果", "读数"]] + [
@@ -151,7 +151,7 @@ def _work_done(data: ReportInput, st: dict[str, ParagraphStyle], font: str) -> l
         out.append(_table(rows, [80 * mm, 25 * mm, 60 * mm], font))
     if record.findings:
         out.append(Paragraph("现场新发现的问题", st["h2"]))
-        out += [Paragraph(f"• {f['description']}", st["base"]) for f in record.findings]
+        out += [Paragraph(f"{n}. {f['description']}", st["base"]) for n, f in enumerate(record.findings, 1)]
     return out
 
 
