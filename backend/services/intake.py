@@ -29,6 +29,7 @@ from backend.models import (
     RepairRequest,
     RequestStatus,
     WorkOrder,
+    new_id,
     utcnow,
 )
 from backend.policy import Principal
@@ -289,6 +290,7 @@ def confirm_request(
         set(options.get("hazards") or []) | set(HAZARDS_BY_CATEGORY.get(request.product_category, []))
     )
     order = WorkOrder(
+        id=new_id(),  # known before the insert, so the order and its first event go in one flush (version 1)
         number=next_number(session, "WO", now),
         request_id=request.id,
         customer_id=customer.id,
@@ -312,9 +314,6 @@ def confirm_request(
         lng=request.lng,
     )
     session.add(order)
-    session.flush()
-    request.status = RequestStatus.CONFIRMED
-    session.refresh(request, ["work_order"])
     add_event(
         session,
         order,
@@ -324,6 +323,8 @@ def confirm_request(
         message="已受理，工单已生成",
         data={"channel": request.channel},
     )
+    request.status = RequestStatus.CONFIRMED
+    session.refresh(request, ["work_order"])
     # Seed 000: assigned by the region's preset rules as soon as it exists (no rule on: stays queued).
     auto_assign(session=session, order=order)
     return order

@@ -58,7 +58,7 @@ def test_a_complete_customer_request_becomes_a_numbered_work_order_at_once(clien
     order = order_of(client, auth(staff(Role.DISPATCHER)), resp)
     today = datetime.now(CHINA_TZ).strftime("%Y%m%d")
     assert re.fullmatch(rf"WO-{today}-\d{{4}}", order["number"])
-    assert order["status"] == "new" and order["assignee_id"] is None
+    assert (order["status"], order["version"], order["assignee_id"]) == ("new", 1, None)
     assert order["customer_id"] == customer.id and order["region_id"] == region.id
     assert order["priority"] == "normal"
     assert due_after_creation(order, "respond_due_at") == hours(24)
