@@ -73,6 +73,23 @@ def get_verified_attachment(session: Session, attachment_id: str) -> Attachment 
     ).one_or_none()
 
 
+def adopt_request_attachments(session: Session, *, request_id: str, work_order_id: str) -> list[Attachment]:
+    """Hand a request's photos to the job made from it, so that they sync to its technician's device.
+
+    Call when a work order is created from a request (confirmation)."""
+    rows = list(
+        session.scalars(
+            sa.select(Attachment).where(
+                Attachment.request_id == request_id, Attachment.work_order_id.is_(None)
+            )
+        )
+    )
+    for row in rows:
+        row.work_order_id = work_order_id
+    session.flush()
+    return rows
+
+
 # -- registration
 
 
@@ -127,8 +144,10 @@ def _retry_registration(
         "sha256": args["sha256"].lower(),
         "content_type": normalize_type(args["content_type"]),
     }
+    # A request's photo keeps its identity after it was handed to the job made from the request.
+    identity = [n for n in _IDENTITY if not (n == "work_order_id" and "request_id" in declared)]
     same = existing.uploaded_by_user_id == uploader.user_id and all(
-        getattr(existing, name) == declared.get(name) for name in _IDENTITY
+        getattr(existing, name) == declared.get(name) for name in identity
     )
     if not same:
         raise conflict(

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from backend.models import Attachment, AttachmentState
 from backend.services.states import Status
-from backend.storage import get_verified_attachment, read_blob, storage_for
+from backend.storage import adopt_request_attachments, get_verified_attachment, read_blob, storage_for
 from tests import factories
 from tests.storage import samples
 from tests.storage.conftest import MIB, Device
@@ -250,3 +250,7 @@ def test_customer_attaches_a_photo_to_a_request_and_the_technician_of_its_job_se
 
     assert [item["id"] for item in listing["items"]] == [declared["id"]]
     assert [item["id"] for item in own["items"]] == [declared["id"]] and own["usage"]["counts"]["photo"] == 1
+    adopted = adopt_request_attachments(db, request_id=request["id"], work_order_id=order.id)
+    db.commit()
+    assert [row.id for row in adopted] == [declared["id"]]
+    assert db.get(Attachment, declared["id"]).work_order_id == order.id  # now in the job's sync scope
