@@ -8,6 +8,7 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
+from botocore.exceptions import BotoCoreError, ClientError
 from flask import Response, current_app, request
 from flask.views import MethodView
 
@@ -21,6 +22,8 @@ from backend.models import (
     AcceptanceStatus,
     Address,
     Attachment,
+    AttachmentKind,
+    AttachmentState,
     Customer,
     Rating,
     Technician,
@@ -31,6 +34,7 @@ from backend.services import acceptance as service
 from backend.services import onsite, report
 from backend.services.billing import job_charges, job_parts_used
 from backend.services.states import Status
+from backend.storage.service import get_verified_attachment, read_blob
 
 blp = Blueprint("acceptance", __name__, description="Acceptance signatures, seals, ratings and the report.")
 
@@ -246,6 +250,26 @@ def _report_input(session: Any, order: WorkOrder) -> report.ReportInput:
         a for a in service.acceptances_of(session, order.id) if a.status == AcceptanceStatus.SEALED
     ]
     base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    photos = list(
+        session.scalars(
+            sa.select(Attachment)
+            .where(
+                Attachment.work_order_id == order.id,
+                Attachment.kind == AttachmentKind.PHOTO,
+                Attachment.state == AttachmentState.VERIFIED,
+                Attachment.thumbnail_key.is_not(None),
+            )
+            .order_by(Attachment.created_at, Attachment.id)
+            .limit(12)
+        )
+    )
+    images = {p.id: blob for p in photos if (blob := _blob(p.thumbnail_key))}
+    for acceptance in acceptances:
+        signature = get_verified_attachment(session, acceptance.signature_attachment_id or "")
+        if signature is None or signature.sha256 != acceptance.signature_sha256:
+            continue
+        if blob := _blob(signature.display_key or signature.object_key):
+            images[signature.id] = blob
     return report.ReportInput(
         order=order,
         customer=customer,
@@ -256,8 +280,21 @@ def _report_input(session: Any, order: WorkOrder) -> report.ReportInput:
         parts=job_parts_used(session, order.id),
         charges=job_charges(session, order.id),
         acceptances=acceptances,
+        images=images,
+        photo_ids=[p.id for p in photos],
         verify_url=lambda acceptance_id: f"{base}/acceptances/{acceptance_id}/verify",
     )
+
+
+def _blob(key: str | None) -> bytes | None:
+    """An image for the report; one that cannot be read leaves its place empty rather than failing."""
+    if not key:
+        return None
+    try:
+        return read_blob(current_app, key)
+    except (OSError, Problem, BotoCoreError, ClientError):
+        current_app.logger.warning("report image %s unreadable", key)
+        return None
 
 
 __all__ = ["AcceptanceOutcome", "blp"]
