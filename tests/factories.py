@@ -228,7 +228,6 @@ class TravelFeeFactory(Base):
     amount_fen = 3_000
 
 
-
 # --- geo dispatch (issue 8) -----------------------------------------------------------------------
 from datetime import time as _time  # noqa: E402
 
