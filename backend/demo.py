@@ -260,11 +260,8 @@ def load_demo(session: Session, *, seed: int = DEMO_SEED, progress: bool = True)
         summary.counts[model.__tablename__] = (
             session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
         )
-    summary.statuses = dict(
-        session.execute(sa.select(WorkOrder.status, sa.func.count()).group_by(WorkOrder.status))
-        .tuples()
-        .all()
-    )
+    by_status = sa.select(WorkOrder.status, sa.func.count()).group_by(WorkOrder.status)
+    summary.statuses = {status: n for status, n in session.execute(by_status)}
     return summary
 
 
