@@ -50,6 +50,7 @@ def test_device_registers_uploads_and_completes_a_photo_through_push_and_pulls_i
     assert completed["status"] == "applied" and completed["result"]["attachment"]["state"] == "verified"
     assert [r["status"] for r in replay] == ["duplicate", "duplicate"]
     assert db.query(Attachment).filter_by(id=attachment_id).count() == 1
+    db.rollback()  # end this read transaction: the pull serves changes below the oldest open one
     pulled = client.get("/sync/pull?device_id=phone-1", headers=headers)
     assert pulled.status_code == 200, pulled.get_json()
     rows = pulled.get_json()["changes"]["attachments"]["upserts"]
