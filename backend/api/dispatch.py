@@ -177,7 +177,7 @@ class BatchPlanSchema(ma.Schema):
     unassigned = ma.fields.List(ma.fields.Dict())
     total_distance_km = ma.fields.Float()
     greedy_total_distance_km = ma.fields.Float(
-        metadata={"description": "Nearest-first baseline on the same instance (spherical km)."}
+        metadata={"description": "Nearest-first baseline on the same instance (geodesic km)."}
     )
     greedy_assigned = ma.fields.Integer()
     stats = ma.fields.Dict()
@@ -594,4 +594,3 @@ class NotificationRead(MethodView):
         if note.read_at is None:
             note.read_at = utcnow()
         return note
-

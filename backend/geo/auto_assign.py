@@ -98,6 +98,7 @@ def auto_assign(
         max_radius_km=rule.radius_km,
         exclude_ids=returned_by(session, order),
         now=now,
+        rank="distance" if rule.strategy == AssignmentStrategy.NEAREST else "score",
     )
     if not result.candidates:
         _notify_no_candidate(session, order, rule)

@@ -4,7 +4,7 @@ A min-cost assignment (scipy's `linear_sum_assignment`, Jonker-Volgenant) on a c
 columns are technician *slots*: a technician with three free slots that day has three identical
 columns, which turns "at most capacity jobs each" into a plain assignment problem. Ineligible pairs
 cost a prohibitive constant and are dropped from the plan. Distances for the matrix are spherical
-(haversine, vectorized; within 0.5 % of geodesic); the plan reports geodesic distances of its pairs.
+(haversine, vectorized; within 0.5 % of geodesic); plan and baseline report geodesic totals.
 The greedy baseline (each order, most urgent first, to its nearest technician with a free slot) is
 computed on the same instance so the plan can be judged against it.
 """
@@ -96,7 +96,9 @@ def plan_batch(
         else:
             reason = "no_eligible_technician" if not ok[i].any() else "no_free_capacity"
             unassigned.append({"work_order_id": job.id, "reason": reason})
-    greedy_total, greedy_count = greedy_nearest_first(dist, ok, free_slots)
+    greedy = greedy_nearest_first(dist, ok, free_slots)
+    greedy_total = sum(geodesic_km((jobs[i].lat, jobs[i].lng), techs[k].position()) for i, k in greedy)
+    greedy_count = len(greedy)
     total = round(sum(a.distance_km for a in assignments), 3)
     return BatchPlan(
         assignments,
@@ -108,22 +110,21 @@ def plan_batch(
     )
 
 
-def greedy_nearest_first(dist: np.ndarray, ok: np.ndarray, free_slots: list[int]) -> tuple[float, int]:
+def greedy_nearest_first(dist: np.ndarray, ok: np.ndarray, free_slots: list[int]) -> list[tuple[int, int]]:
     """Baseline: orders in the given order (callers pass them most urgent first), each to the nearest
-    eligible technician with a free slot. Returns (total haversine km, orders assigned)."""
+    eligible technician with a free slot. Returns the (order, technician) index pairs."""
     slots = np.asarray(free_slots, dtype=int).copy()
-    total, count = 0.0, 0
+    pairs = []
     for i in range(dist.shape[0]):
         row = np.where(ok[i] & (slots > 0), dist[i], np.inf)
         k = int(np.argmin(row))
         if np.isfinite(row[k]):
             slots[k] -= 1
-            total += float(row[k])
-            count += 1
-    return total, count
+            pairs.append((i, k))
+    return pairs
 
 
-PRIORITY_RANK = {Priority.EMERGENCY: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
+PRIORITY_RANK: dict[str, int] = {Priority.EMERGENCY: 0, Priority.HIGH: 1, Priority.NORMAL: 2, Priority.LOW: 3}
 
 
 def urgency_order(jobs: list[JobFacts]) -> list[JobFacts]:

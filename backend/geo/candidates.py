@@ -15,13 +15,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.geo.coords import bbox_around, geodesic_km
+from backend.geo.coords import bbox_around, geodesic_km, haversine_km
 from backend.geo.eligibility import JobFacts, TechFacts, ineligibility, load_tech_facts
 from backend.geo.scoring import score
 from backend.geo.settings import DispatchSettings
 from backend.models import Technician, TechnicianPosition, utcnow
 
 INITIAL_RADIUS_KM = 3.0
+HAVERSINE_MARGIN = 1.005  # the sphere is within 0.5 % of the ellipsoid
 
 
 @dataclass
@@ -82,17 +83,23 @@ def search_candidates(
     any_region: bool = False,
     exclude_ids: frozenset[str] = frozenset(),
     now: datetime | None = None,
+    rank: str = "score",
 ) -> SearchResult:
-    """Up to `limit` eligible technicians within `max_radius_km`, best score first."""
+    """Up to `limit` eligible technicians within `max_radius_km`, best score first (or nearest first
+    with `rank="distance"`). Excluded ones carry a spherical distance, good to a few metres."""
     now = now or utcnow()
     ceiling = min(max_radius_km or settings.max_radius_km, settings.max_radius_km)
     radius = min(INITIAL_RADIUS_KM, ceiling)
+    known: dict[str, TechFacts] = {}  # a wider pass reuses what the narrower one loaded
     while True:
-        result = _search_within(session, job, settings, radius, any_region, exclude_ids, now)
+        result = _search_within(session, job, settings, radius, any_region, exclude_ids, now, known)
         if len(result.candidates) >= limit or radius >= ceiling:
             break
         radius = min(radius * 2, ceiling)
-    result.candidates.sort(key=lambda c: (-c.score, c.distance_km, c.technician_id))
+    if rank == "distance":
+        result.candidates.sort(key=lambda c: (c.distance_km, c.technician_id))
+    else:
+        result.candidates.sort(key=lambda c: (-c.score, c.distance_km, c.technician_id))
     result.candidates = result.candidates[:limit]
     result.excluded.sort(key=lambda e: e.distance_km)
     return result
@@ -106,23 +113,26 @@ def _search_within(
     any_region: bool,
     exclude_ids: frozenset[str],
     now: datetime,
+    known: dict[str, TechFacts],
 ) -> SearchResult:
-    region = None if any_region else job.region_id
-    ids = [
-        i
-        for i in technicians_near(session, job.lat, job.lng, radius_km, region_id=region)
-        if i not in exclude_ids
-    ]
-    facts = load_tech_facts(session, ids, job)
+    # Region is a rule (ineligibility), not a SQL filter: with it, planners pick the region index and
+    # read the whole region instead of range-scanning the box.
+    ids = [i for i in technicians_near(session, job.lat, job.lng, radius_km) if i not in exclude_ids]
+    known.update(load_tech_facts(session, [i for i in ids if i not in known], job))
+    facts = {i: known[i] for i in ids if i in known}
     candidates: list[Candidate] = []
     excluded: list[Excluded] = []
     for tech in facts.values():
-        km = geodesic_km((job.lat, job.lng), tech.position())
-        if km > radius_km:
+        lat, lng = tech.position()
+        rough_km = haversine_km(job.lat, job.lng, lat, lng)
+        if rough_km > radius_km * HAVERSINE_MARGIN:
             continue  # in the box, or home in the box while actually elsewhere: not within the circle
         reasons = ineligibility(tech, job, any_region=any_region)
         if reasons:
-            excluded.append(Excluded(tech.id, round(km, 3), reasons))
+            excluded.append(Excluded(tech.id, round(rough_km, 3), reasons))
+            continue
+        km = geodesic_km((job.lat, job.lng), (lat, lng))  # exact, only for the short list
+        if km > radius_km:
             continue
         total, breakdown = score(tech, job, km, settings, now)
         candidates.append(Candidate(tech.id, km, total, breakdown, tech))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from geopy.distance import geodesic
+from geographiclib.geodesic import Geodesic
 
 from backend.errors import Problem
 
@@ -159,9 +159,13 @@ def to_wgs84(lat: Any, lng: Any, coord_system: str | None = None) -> Point:
     return Point(out_lat, out_lng)
 
 
+_WGS84 = Geodesic.WGS84
+
+
 def geodesic_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Distance on the WGS-84 ellipsoid (Karney's algorithm via geopy)."""
-    return float(geodesic(a, b).km)
+    """Distance on the WGS-84 ellipsoid: Karney's algorithm, as geopy's `geodesic` computes it, asking
+    geographiclib (geopy's engine) for the distance only, which halves the cost per pair."""
+    return float(_WGS84.Inverse(a[0], a[1], b[0], b[1], Geodesic.DISTANCE)["s12"]) / 1000.0
 
 
 def haversine_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:

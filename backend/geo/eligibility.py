@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -168,8 +169,8 @@ def load_fleet_facts(
         chunk = unique[start : start + CHUNK]
         _load_rows(session, chunk, facts)
         _load_qualifications(session, chunk, facts, category, certificate_types)
-        for tid, count in session.execute(_load_query(chunk, day, exclude_order_id)):
-            facts[tid].load = count
+        for load_row in session.execute(_load_query(chunk, day, exclude_order_id)):
+            facts[str(load_row[0])].load = int(load_row[1])
         if customer_id is not None:
             _load_visits(session, chunk, facts, customer_id, exclude_order_id)
     return facts
@@ -187,12 +188,17 @@ def _load_rows(session: Session, ids: list[str], facts: dict[str, TechFacts]) ->
     ):
         facts[row.id] = TechFacts(*row)
     p = TechnicianPosition
-    for row in session.execute(
+    for pos in session.execute(
         sa.select(p.technician_id, p.lat, p.lng, p.accuracy_m, p.reported_at).where(p.technician_id.in_(ids))
     ):
-        f = facts.get(row.technician_id)
+        f = facts.get(pos.technician_id)
         if f is not None:
-            f.pos_lat, f.pos_lng, f.pos_accuracy_m, f.pos_reported_at = row[1:]
+            f.pos_lat, f.pos_lng, f.pos_accuracy_m, f.pos_reported_at = (
+                pos.lat,
+                pos.lng,
+                pos.accuracy_m,
+                pos.reported_at,
+            )
 
 
 def _load_qualifications(
@@ -243,8 +249,8 @@ def _load_visits(
     )
     if exclude_order_id is not None:
         stmt = stmt.where(WorkOrder.id != exclude_order_id)
-    for tid, count in session.execute(stmt):
-        facts[tid].previous_visits = count
+    for visit_row in session.execute(stmt):
+        facts[str(visit_row[0])].previous_visits = int(visit_row[1])
 
 
 def china_day_bounds(day: date) -> tuple[datetime, datetime]:
@@ -252,7 +258,7 @@ def china_day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _load_query(ids: list[str], day: date, exclude_order_id: str | None) -> sa.Select[tuple[str | None, int]]:
+def _load_query(ids: list[str], day: date, exclude_order_id: str | None) -> Any:
     """Jobs on the technician's plate that day: appointments that day, and (for today) unscheduled ones."""
     day_start, day_end = china_day_bounds(day)
     on_day = sa.and_(WorkOrder.appointment_start >= day_start, WorkOrder.appointment_start < day_end)

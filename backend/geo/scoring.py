@@ -16,7 +16,12 @@ from backend.geo.eligibility import JobFacts, TechFacts, skill_match
 from backend.geo.settings import DispatchSettings
 from backend.models import Priority, SkillLevel
 
-PRIORITY_URGENCY = {Priority.EMERGENCY: 1.0, Priority.HIGH: 0.6, Priority.NORMAL: 0.3, Priority.LOW: 0.1}
+PRIORITY_URGENCY: dict[str, float] = {
+    Priority.EMERGENCY: 1.0,
+    Priority.HIGH: 0.6,
+    Priority.NORMAL: 0.3,
+    Priority.LOW: 0.1,
+}
 URGENCY_HORIZON = timedelta(hours=24)
 CLOSENESS_HALF_KM = 5.0  # closeness is 1 at the door, 0.5 at this distance
 LEVEL_FIT = {SkillLevel.EXPERT: 1.0, SkillLevel.SENIOR: 0.85, SkillLevel.JUNIOR: 0.7}
@@ -78,7 +83,7 @@ def score(
     match = skill_match(tech, job)
     fit = (1.0 if match == "fault" else 0.8) * LEVEL_FIT.get(SkillLevel(tech.skill_level), 0.7)
     history = min(tech.previous_visits, 3) / 3.0
-    parts = {
+    parts: dict[str, dict[str, Any]] = {
         "distance": {
             "km": round(distance_km, 3),
             "eta_minutes": round(settings.travel_minutes(distance_km), 1),
