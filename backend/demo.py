@@ -46,6 +46,13 @@ from backend.models import (
 from backend.policy import Principal
 from backend.services.accounts import create_partner, hash_password
 from backend.services.intake import create_request, receive_partner_request, reject_request
+from backend.services.onsite import (
+    REQUIRED_CERTIFICATE,
+    active_template,
+    job_day,
+    submit_checklist,
+    valid_certificate,
+)
 from backend.services.states import Status
 from backend.services.work_orders import (
     CHINA_TZ,
@@ -484,7 +491,9 @@ def _crew(session: Session) -> _Crew:
 
 
 def _pick_technician(rng: random.Random, crew: _Crew, order: WorkOrder, exclude: set[str]) -> Technician:
-    """Someone with the skill, preferring the order's region and, for complex jobs, an expert."""
+    """Someone with the skill and the certificates the job's hazards need on its day, preferring the
+    order's region and, for complex jobs, an expert."""
+    day = job_day(order)
 
     def skilled(t: Technician) -> bool:
         return any(
@@ -492,9 +501,11 @@ def _pick_technician(rng: random.Random, crew: _Crew, order: WorkOrder, exclude:
             for s in t.skills
         )
 
-    pool = [t for t in crew.technicians if t.id not in exclude and skilled(t)] or [
-        t for t in crew.technicians if t.id not in exclude
-    ]
+    def certified(t: Technician) -> bool:
+        return all(valid_certificate(t, REQUIRED_CERTIFICATE[h], day) for h in order.hazards)
+
+    free = [t for t in crew.technicians if t.id not in exclude]
+    pool = [t for t in free if skilled(t) and certified(t)] or [t for t in free if certified(t)] or free
     local = [t for t in pool if t.region_id == order.region_id] or pool
     if order.complex_job:
         local = [t for t in local if t.skill_level == SkillLevel.EXPERT] or local
@@ -551,6 +562,8 @@ def _walk(session: Session, rng: random.Random, crew: _Crew, order: WorkOrder, t
         (Status.ON_SITE, None),
         (Status.IN_REPAIR, "开始检修"),
     ):
+        if status == Status.IN_REPAIR:
+            _pass_safety_checklists(session, order, tech())
         move(status, tech(), note)
         if target == status:
             return
@@ -588,6 +601,16 @@ def _walk(session: Session, rng: random.Random, crew: _Crew, order: WorkOrder, t
         return
     move(Status.CLOSED, crew.service, "回访满意，结单")
     assert order.status == target, (order.number, order.status, target)
+
+
+def _pass_safety_checklists(session: Session, order: WorkOrder, technician: Principal) -> None:
+    """What the technician does on site before a hazardous repair: every item confirmed."""
+    for hazard in order.hazards:
+        template = active_template(session, hazard)
+        answers = {item["code"]: True for item in template.items}
+        submit_checklist(
+            session=session, order=order, actor=technician, args={"hazard": hazard, "answers": answers}
+        )
 
 
 def _request_data(

@@ -50,6 +50,8 @@ def test_the_demo_loads_a_consistent_city_once_and_every_role_can_log_in(app, db
         assert history[0].kind == "created" and history[0].to_status == Status.NEW
         status = Status.NEW
         for event in history[1:]:
+            if event.to_status is None:
+                continue  # a fact on the job (a checklist, a part used), not a status line
             assert event.from_status == status, (order.number, event.kind)
             if event.kind == "status":
                 assert (Status(event.from_status), Status(event.to_status)) in TRANSITIONS
