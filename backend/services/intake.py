@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, conflict
-from backend.geo import auto_assign
+from backend.geo.auto_assign import auto_assign
 from backend.models import (
     SYSTEM_ROLE,
     Address,
