@@ -110,7 +110,7 @@ class Pull(MethodView):
             protocol=g.sync_protocol,
             secret=current_app.config["SECRET_KEY"],
             resync=args.get("resync"),
-            horizon_wait_seconds=float(current_app.config.get("SYNC_HORIZON_WAIT_SECONDS", 1.0)),
+            horizon_wait_seconds=float(current_app.config.get("SYNC_HORIZON_WAIT_SECONDS", 2.0)),
         )
         # Encoded directly: a page of up to 2,000 rows does not go through marshmallow.
         return Response(json.dumps(body), status=200, mimetype="application/json")

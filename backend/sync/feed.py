@@ -5,9 +5,11 @@ so no service can forget. Each change row carries its position (`pos`, a sequenc
 the writing transaction's id (`txid`); the pull serves rows in `(txid, pos)` order and only below the
 oldest transaction still running, so a slow transaction that commits late is never skipped.
 
-Scope moves are recorded explicitly: when a job changes hands (assignment, reassignment, cancel,
-close) the old technician gets tombstones for the job, everything scoped to it and the customers,
-products and addresses no longer referenced by their other jobs; the new technician gets the job whole.
+Scope moves are recorded explicitly, as markers addressed to a technician: when a job changes hands
+(assignment, reassignment, cancel, close) the old technician's pull turns the marker into tombstones for
+the job, everything scoped to it and the customers, products and addresses their other jobs no longer
+reference; the new technician's pull turns it into the whole job. Expanding at read time (below the
+horizon) is what makes a dependent row written concurrently with the move impossible to miss.
 """
 
 from __future__ import annotations
@@ -23,12 +25,11 @@ from backend.models.base import utcnow
 from backend.models.sync import SyncChange
 from backend.models.work_orders import WorkOrder
 from backend.sync.entities import SyncedEntity, entity_for, synced_entities
-from backend.sync.scope import jobs_in_scope, scope_owner
+from backend.sync.scope import scope_owner
 from backend.sync.spec import Scope
 
 UPSERT = "upsert"
 DELETE = "delete"
-_PENDING = "repairops.sync.pending"
 _TABLE: sa.Table = SyncChange.__table__  # type: ignore[assignment]
 _PG_TXID = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
 
@@ -78,46 +79,30 @@ class ChangeRecorder:
         self.rows = []
 
     # -- scope moves -------------------------------------------------------------------------------
+    # Recorded as markers addressed to one technician and expanded by the pull, at read time, into the
+    # job's rows as they are then: a dependent written concurrently with the move is never left out.
 
     def job_enters(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
-        """The job arrives whole at the technician: itself, its dependents, what it references."""
-        for entity, row_id in self._job_rows(job_id):
-            self.add(entity, row_id, UPSERT, job_id, audience=technician_id)
+        """The job arrives whole at the technician (the pull sends it with its rows and references)."""
+        self.add(_root(), job_id, UPSERT, job_id, audience=technician_id)
+
+    def job_leaves(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
+        """Tombstones for the job and its rows; its references go unless the technician still needs them
+        (decided by the pull against the technician's scope at that time)."""
+        self.add(_root(), job_id, DELETE, job_id, audience=technician_id)
+        self.refs_dropped(technician_id, refs)
+
+    def refs_dropped(self, technician_id: str, refs: dict[str, str | None]) -> None:
         entities = synced_entities()
         for name, ref_id in refs.items():
             if ref_id is not None:
-                self.add(entities[name], ref_id, UPSERT, None, audience=technician_id)
-
-    def job_leaves(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
-        """Tombstones for the technician: the job, its dependents, and references no other job keeps."""
-        for entity, row_id in self._job_rows(job_id):
-            self.add(entity, row_id, DELETE, job_id, audience=technician_id)
-        self.refs_dropped(job_id, technician_id, refs)
-
-    def refs_dropped(self, job_id: str, technician_id: str, refs: dict[str, str | None]) -> None:
-        still = self._refs_held(technician_id, excluding=job_id)
-        entities = synced_entities()
-        for name, ref_id in refs.items():
-            if ref_id is not None and ref_id not in still.get(name, set()):
                 self.add(entities[name], ref_id, DELETE, None, audience=technician_id)
 
-    def _job_rows(self, job_id: str) -> Iterable[tuple[SyncedEntity, Any]]:
-        for entity in synced_entities().values():
-            if entity.is_root:
-                yield entity, job_id
-            elif entity.scope == Scope.WORK_ORDER and entity.scope_column is not None:
-                ids = self.conn.execute(sa.select(entity.pk).where(entity.scope_column == job_id)).scalars()
-                for row_id in ids:
-                    yield entity, row_id
 
-    def _refs_held(self, technician_id: str, *, excluding: str) -> dict[str, set[str]]:
-        referenced = _referenced_entities()
-        rows = self.conn.execute(
-            sa.select(*[WorkOrder.__table__.c[e.via_key] for e in referenced]).where(
-                jobs_in_scope(technician_id), WorkOrder.id != excluding
-            )
-        ).all()
-        return {e.name: {r[i] for r in rows if r[i] is not None} for i, e in enumerate(referenced)}
+def _root() -> SyncedEntity:
+    entity = entity_for(WorkOrder)
+    assert entity is not None
+    return entity
 
 
 def _referenced_entities() -> list[SyncedEntity]:
@@ -170,7 +155,7 @@ def _record_job(rec: ChangeRecorder, entity: SyncedEntity, obj: WorkOrder, *, in
         for name, ref_id in changed_new.items():
             if ref_id is not None:
                 rec.add(entities[name], ref_id, UPSERT, None, audience=new_owner)
-        rec.refs_dropped(obj.id, new_owner, changed_old)
+        rec.refs_dropped(new_owner, changed_old)
 
 
 def _record_row(rec: ChangeRecorder, entity: SyncedEntity, obj: Any, op: str) -> None:
@@ -187,24 +172,9 @@ def _record_row(rec: ChangeRecorder, entity: SyncedEntity, obj: Any, op: str) ->
     rec.add(entity, row_id, UPSERT, None if new_key is None else str(new_key))
 
 
-@event.listens_for(Session, "before_flush")
-def _before_flush(session: Session, flush_context: UOWTransaction, _instances: Any) -> None:
-    # A deleted job's dependents go with it (database cascades), so list them while they exist.
-    deleted_jobs = [obj for obj in session.deleted if isinstance(obj, WorkOrder)]
-    if not deleted_jobs:
-        return
-    rec = ChangeRecorder(session.connection())
-    for obj in deleted_jobs:
-        owner = scope_owner(*[_old_and_new(obj, k)[0] for k in _JOB_KEYS])
-        if owner:
-            rec.job_leaves(obj.id, owner, _refs_of(_job_values(obj, _ref_keys(), old=True)))
-    flush_context.attributes[_PENDING] = rec.rows
-
-
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     rec = ChangeRecorder(session.connection())
-    rec.rows = list(flush_context.attributes.pop(_PENDING, []))
     for obj in session.new:
         entity = entity_for(type(obj))
         if entity is None:
@@ -223,8 +193,13 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
             _record_row(rec, entity, obj, UPSERT)
     for obj in session.deleted:
         entity = entity_for(type(obj))
-        if entity is not None:
-            _record_row(rec, entity, obj, DELETE)
+        if entity is None:
+            continue
+        _record_row(rec, entity, obj, DELETE)
+        if entity.is_root:
+            owner = scope_owner(*[_old_and_new(obj, k)[0] for k in _JOB_KEYS])
+            if owner:
+                rec.job_leaves(obj.id, owner, _refs_of(_job_values(obj, _ref_keys(), old=True)))
     rec.write()
 
 

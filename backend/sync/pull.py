@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,6 @@ from backend.policy import Principal
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
 from backend.sync.devices import device_for, mark_seen
 from backend.sync.entities import CHECKSUM_MODULUS, SyncedEntity, row_hash, synced_entities
-from backend.sync.feed import DELETE
 from backend.sync.scope import TechnicianScope, load_scope
 from backend.sync.spec import Scope
 
@@ -45,19 +45,23 @@ class PullPage:
     has_more: bool
     changes: dict[str, dict[str, list[Any]]]
     checksums: dict[str, dict[str, Any]] | None
-    lag_ms: int = 0
 
 
 @dataclass
 class _Builder:
-    """Accumulates a page: latest operation per row wins."""
+    """Accumulates a page as the set of rows it touches. What the device receives for each is decided
+    by the row's current state: its server row if in the device's scope, else a tombstone. That makes a
+    page independent of the order writers took their positions in."""
 
+    root: str
     snapshot_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    ops: dict[tuple[str, str], str] = field(default_factory=dict)
+    touched: dict[str, set[str]] = field(default_factory=dict)
+    moved_jobs: set[str] = field(default_factory=set)
 
-    def delta(self, entity: str, row_id: str, op: str) -> None:
-        self.ops.pop((entity, row_id), None)  # re-insert so the latest op is last
-        self.ops[(entity, row_id)] = op
+    def delta(self, entity: str, row_id: str, audience: str | None) -> None:
+        if audience is not None and entity == self.root:
+            self.moved_jobs.add(row_id)  # a scope move: the job and everything scoped to it
+        self.touched.setdefault(entity, set()).add(row_id)
 
 
 def deployment(session: Session) -> SyncDeployment:
@@ -116,21 +120,13 @@ def _after(key: FeedKey) -> sa.ColumnElement[bool]:
 
 
 class Puller:
-    def __init__(
-        self,
-        session: Session,
-        *,
-        technician_id: str,
-        codec: CursorCodec,
-        horizon_wait_seconds: float = 1.0,
-    ) -> None:
-        self.session = session
-        self.conn = session.connection()
-        self.codec = codec
+    """Reads one page on `conn`, which should hold one snapshot for the whole page (see `read_snapshot`):
+    the scope, the feed, the rows and the checksums then agree with each other."""
+
+    def __init__(self, conn: sa.Connection, *, technician_id: str) -> None:
+        self.conn = conn
         self.scope = load_scope(self.conn, technician_id)
         self.entities = synced_entities()
-        self.horizon_wait = horizon_wait_seconds
-        self.pg = self.conn.dialect.name == "postgresql"
 
     # -- cursor checks ------------------------------------------------------------------------------
 
@@ -147,7 +143,7 @@ class Puller:
     # -- the page -----------------------------------------------------------------------------------
 
     def page(self, cursor: Cursor, limit: int, *, with_checksums: bool) -> PullPage:
-        build = _Builder()
+        build = _Builder(root=next(iter(self.entities)))
         remaining = limit
         has_more = False
         snapshot = cursor.snapshot
@@ -166,11 +162,10 @@ class Puller:
                 break
             snapshot = None if snapshot.only else self._next_snapshot(entity.name)
         key = cursor.key
-        lag_ms = 0
         if not has_more:
-            feed_rows, has_more, lag_ms = self._feed_rows(key, remaining)
+            feed_rows, has_more = self._feed_rows(key, remaining)
             for row in feed_rows:
-                build.delta(row.entity, row.row_id, row.op)
+                build.delta(row.entity, row.row_id, row.audience)
             if feed_rows:
                 key = FeedKey(feed_rows[-1].txid, feed_rows[-1].pos)
         changes = self._changes(build)
@@ -179,7 +174,7 @@ class Puller:
             checksums = self.checksums()
             if self._unserved_exists(key):
                 checksums = None  # something committed meanwhile; the next pull will carry them
-        return PullPage(Cursor(key, snapshot), has_more, changes, checksums, lag_ms)
+        return PullPage(Cursor(key, snapshot), has_more, changes, checksums)
 
     def _next_snapshot(self, name: str) -> Snapshot | None:
         names = list(self.entities)
@@ -192,30 +187,23 @@ class Puller:
             stmt = stmt.where(entity.pk > after)
         return list(self.conn.execute(stmt.order_by(entity.pk).limit(limit)))
 
-    def _feed_rows(self, key: FeedKey, remaining: int) -> tuple[list[Any], bool, int]:
-        """Feed rows after `key` below the horizon; waits briefly for in-flight writers to finish when
-        committed rows for this device are held back by them (PostgreSQL)."""
-        started = time.monotonic()
-        while True:
-            xmin, _ = feed_horizon(self.conn)
-            stmt = (
-                sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op)
-                .where(_after(key), _C.txid < xmin, _routing(self.scope))
-                .order_by(_C.txid, _C.pos)
-                .limit(remaining + 1)
-            )
-            rows = list(self.conn.execute(stmt))
-            held_back = (
-                self.pg
-                and len(rows) <= remaining
-                and self._unserved_exists(FeedKey(rows[-1].txid, rows[-1].pos) if rows else key)
-            )
-            waited = time.monotonic() - started
-            if not held_back or waited >= self.horizon_wait:
-                break
-            time.sleep(0.02)
-        has_more = len(rows) > remaining
-        return rows[:remaining], has_more, int(waited * 1000) if held_back else 0
+    def _feed_rows(self, key: FeedKey, remaining: int) -> tuple[list[Any], bool]:
+        """Feed rows after `key` below the horizon, in `(txid, pos)` order."""
+        xmin, _ = feed_horizon(self.conn)
+        stmt = (
+            sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op, _C.audience)
+            .where(_after(key), _C.txid < xmin, _routing(self.scope))
+            .order_by(_C.txid, _C.pos)
+            .limit(remaining + 1)
+        )
+        rows = list(self.conn.execute(stmt))
+        return rows[:remaining], len(rows) > remaining
+
+    def held_back(self, key: FeedKey) -> bool:
+        """Are committed changes for this device beyond `key` waiting for an older writer to finish?"""
+        xmin, _ = feed_horizon(self.conn)
+        stmt = sa.select(_C.pos).where(_after(key), _C.txid >= xmin, _routing(self.scope)).limit(1)
+        return self.conn.execute(stmt).first() is not None
 
     def _unserved_exists(self, key: FeedKey) -> bool:
         """Is a committed change for this device beyond `key` (whatever the horizon)?"""
@@ -223,21 +211,38 @@ class Puller:
         return self.conn.execute(stmt).first() is not None
 
     def _changes(self, build: _Builder) -> dict[str, dict[str, list[Any]]]:
-        upserts: dict[str, list[str]] = {}
-        deletes: dict[str, list[str]] = {}
-        for (entity, row_id), op in build.ops.items():
-            if entity not in self.entities:
-                continue
-            (deletes if op == DELETE else upserts).setdefault(entity, []).append(row_id)
+        touched = {name: set(ids) for name, ids in build.touched.items() if name in self.entities}
+        jobs = sorted(build.moved_jobs)
+        if jobs:
+            for entity, row_id in self._job_rows(jobs):
+                touched.setdefault(entity.name, set()).add(row_id)
+            for entity in self.entities.values():
+                if entity.scope == Scope.REFERENCED and entity.via is not None:
+                    root = self.entities[build.root]
+                    refs = self.conn.execute(
+                        sa.select(entity.via).where(root.pk.in_(jobs), entity.via.isnot(None))
+                    )
+                    touched.setdefault(entity.name, set()).update(str(r[0]) for r in refs)
         out: dict[str, dict[str, list[Any]]] = {}
         for name, rows in build.snapshot_rows.items():
             out.setdefault(name, {"upserts": [], "deletes": []})["upserts"].extend(rows)
-        for name, ids in upserts.items():
+        for name, ids in touched.items():
             bucket = out.setdefault(name, {"upserts": [], "deletes": []})
-            bucket["upserts"].extend(self._current_rows(self.entities[name], ids))
-        for name, ids in deletes.items():
-            out.setdefault(name, {"upserts": [], "deletes": []})["deletes"].extend(ids)
+            current = list(self._current_rows(self.entities[name], sorted(ids)))
+            bucket["upserts"].extend(current)
+            present = {str(row[self.entities[name].pk_key]) for row in current}
+            bucket["deletes"].extend(sorted(ids - present))
         return out
+
+    def _job_rows(self, job_ids: list[str]) -> Iterator[tuple[SyncedEntity, str]]:
+        for entity in self.entities.values():
+            if entity.scope == Scope.WORK_ORDER and not entity.is_root and entity.scope_column is not None:
+                for start in range(0, len(job_ids), _ID_CHUNK):
+                    chunk = job_ids[start : start + _ID_CHUNK]
+                    for (row_id,) in self.conn.execute(
+                        sa.select(entity.pk).where(entity.scope_column.in_(chunk))
+                    ):
+                        yield entity, str(row_id)
 
     def _current_rows(self, entity: SyncedEntity, ids: list[str]) -> Iterator[dict[str, Any]]:
         predicate = self.scope.predicate(entity)
@@ -274,6 +279,35 @@ class Puller:
             yield str(row_id), entity.serialize_version(version)
 
 
+@contextmanager
+def read_snapshot(session: Session) -> Iterator[sa.Connection]:
+    """A read-only connection seeing one snapshot of the database for the whole page: REPEATABLE READ
+    on PostgreSQL, an explicit read transaction on SQLite (whose driver would otherwise run each
+    SELECT on its own)."""
+    engine = session.get_bind()
+    assert isinstance(engine, sa.Engine)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
+        else:
+            conn.exec_driver_sql("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+
+def _wait_for_older_writers(conn: sa.Connection, technician_id: str, key: FeedKey, seconds: float) -> None:
+    """PostgreSQL: when committed changes for this device are held back by an older transaction still
+    running, give it a moment to finish so the page carries them (never needed for correctness)."""
+    if conn.dialect.name != "postgresql" or seconds <= 0:
+        return
+    puller = Puller(conn, technician_id=technician_id)
+    deadline = time.monotonic() + seconds
+    while puller.held_back(key) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 def first_cursor(conn: sa.Connection) -> Cursor:
     names = list(synced_entities())
     return Cursor(start_key(conn), Snapshot(names[0], None, False) if names else None)
@@ -305,27 +339,27 @@ def pull_changes(
         raise Problem("sync.not_a_technician", "Only technicians' devices sync.", status=403)
     state = deployment(session)
     codec = CursorCodec(secret, state.deployment_id)
-    puller = Puller(
-        session,
-        technician_id=principal.technician_id,
-        codec=codec,
-        horizon_wait_seconds=horizon_wait_seconds,
-    )
-    if cursor:
-        current = codec.loads(cursor, user_id=principal.user_id, device_id=device_id)
-        puller.check_cursor(current, state)
-    else:
-        current = first_cursor(puller.conn)
-    if resync is not None:
-        if resync not in puller.entities:
-            raise Problem(
-                "sync.unknown_entity",
-                f"No synced entity named '{resync}'.",
-                status=422,
-                errors={"resync": [f"Must be one of: {', '.join(puller.entities)}."]},
-            )
-        current = resync_cursor(current, resync)
-    page = puller.page(current, limit, with_checksums=protocol >= 2)
+    current = codec.loads(cursor, user_id=principal.user_id, device_id=device_id) if cursor else None
+    if current is not None:
+        _wait_for_older_writers(
+            session.connection(), principal.technician_id, current.key, horizon_wait_seconds
+        )
+    with read_snapshot(session) as conn:
+        puller = Puller(conn, technician_id=principal.technician_id)
+        if current is not None:
+            puller.check_cursor(current, state)
+        else:
+            current = first_cursor(conn)
+        if resync is not None:
+            if resync not in puller.entities:
+                raise Problem(
+                    "sync.unknown_entity",
+                    f"No synced entity named '{resync}'.",
+                    status=422,
+                    errors={"resync": [f"Must be one of: {', '.join(puller.entities)}."]},
+                )
+            current = resync_cursor(current, resync)
+        page = puller.page(current, limit, with_checksums=protocol >= 2)
     # Registered (or checked) after the page is read: a write first would hold back our own horizon.
     device = device_for(session, principal, device_id, protocol=protocol)
     mark_seen(device, pulled=True)
@@ -339,3 +373,17 @@ def pull_changes(
     if protocol >= 2:
         body["checksums"] = page.checksums
     return body
+
+
+def scope_view(session: Session, technician_id: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Everything a technician's device should hold right now, as the device would store it
+    (entity -> id -> row). For support and for tests: compare with a device's replica."""
+    conn = session.connection()
+    scope = load_scope(conn, technician_id)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for entity in synced_entities().values():
+        rows = conn.execute(sa.select(*entity.selectable()).where(scope.predicate(entity)))
+        table = {str(r[entity.pk_index]): entity.serialize(r) for r in rows}
+        if table:
+            out[entity.name] = table
+    return out
