@@ -1,8 +1,8 @@
 """The service report PDF (维修服务报告) handed to the customer: the job, the device, the work done,
 parts and fees, photos, the signatures and their seals.
 
-Chinese text uses a CJK TrueType font shipped by the `mplfonts` package (nothing is downloaded at
-run time); reportlab's built-in CID font STSong-Light is the fallback if that package is missing.
+Chinese text uses Noto Sans CJK SC (SIL Open Font License), embedded as a TrueType subset of exactly
+the characters the report prints (see backend.services.cjk_font).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from reportlab.graphics.shapes import Drawing, PolyLine, Rect
@@ -19,34 +17,19 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from backend.models import Acceptance, Customer, Product, ServiceRecord, WorkOrder
 from backend.services.billing import JobCharges, PartUse
+from backend.services.cjk_font import cjk_font
 from backend.services.states import CUSTOMER_LABELS, Status
 from backend.services.work_orders import CHINA_TZ
 
-FONT_NAME = "RepairOpsCJK"
-FALLBACK_FONT = "STSong-Light"
+# Font of the first pass, which only collects the text the report prints (always registered).
+PROBE_FONT = "Helvetica"
 SIGNER_ROLES = {"customer": "客户", "guardian": "监护人", "technician": "维修人员", "witness": "见证人"}
 OUTCOMES = {"accept": "验收通过", "reject": "验收不通过"}
 SIGNATURE_BOX = (60 * mm, 22 * mm)
-
-
-@cache
-def cjk_font() -> str:
-    """Register the CJK font once per process and return its name."""
-    try:
-        path = resources.files("mplfonts") / "fonts" / "SimHei.ttf"
-        with resources.as_file(path) as font_file:
-            pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_file)))
-        return FONT_NAME
-    except (ModuleNotFoundError, FileNotFoundError, OSError):
-        pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT))
-        return FALLBACK_FONT
 
 
 @dataclass
@@ -231,20 +214,45 @@ def _signatures(data: ReportInput, st: dict[str, ParagraphStyle], font: str) -> 
 
 
 def render_service_report(data: ReportInput) -> bytes:
-    font = cjk_font()
+    # The story is built twice: once to learn which characters it prints, then with the font subset
+    # made for exactly those characters.
+    with cjk_font(printed_text(_story(data, PROBE_FONT))) as font:
+        story = _story(data, font)
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(
+            buffer,
+            pagesize=A4,
+            leftMargin=18 * mm,
+            rightMargin=18 * mm,
+            topMargin=16 * mm,
+            bottomMargin=16 * mm,
+            title=f"维修服务报告 {data.order.number}",
+            author="RepairOps",
+        )
+        doc.build(story)
+    return buffer.getvalue()
+
+
+def printed_text(flowables: list[Any]) -> str:
+    """All text of paragraphs and table cells (nested to any depth) in `flowables`."""
+    parts: list[str] = []
+    stack: list[Any] = list(flowables)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            parts.append(item)
+        elif isinstance(item, Paragraph):
+            parts.append(item.getPlainText())
+        elif isinstance(item, Table):
+            stack.extend(cell for row in item._cellvalues for cell in row)
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return "".join(parts)
+
+
+def _story(data: ReportInput, font: str) -> list[Flowable]:
     st = _styles(font)
     order = data.order
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(
-        buffer,
-        pagesize=A4,
-        leftMargin=18 * mm,
-        rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
-        title=f"维修服务报告 {order.number}",
-        author="RepairOps",
-    )
     product = data.product
     head = [
         ["工单号", order.number, "状态", CUSTOMER_LABELS[Status(order.status)]],
@@ -260,7 +268,7 @@ def render_service_report(data: ReportInput) -> bytes:
         ],
         ["故障描述", Paragraph(order.fault_description, st["base"]), "完成时间", _local(order.completed_at)],
     ]
-    story: list[Flowable] = [
+    return [
         Paragraph("维修服务报告", st["title"]),
         _table(head, [22 * mm, 70 * mm, 22 * mm, 56 * mm], font, header=False),
         *_work_done(data, st, font),
@@ -272,8 +280,6 @@ def render_service_report(data: ReportInput) -> bytes:
             "本报告由系统生成；签名与验收单内容经服务器封印，可凭封印编号验证是否被篡改。", st["small"]
         ),
     ]
-    doc.build(story)
-    return buffer.getvalue()
 
 
 def _local(moment: Any) -> str:
