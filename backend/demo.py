@@ -666,6 +666,7 @@ def load_work_orders(session: Session, rng: random.Random) -> None:
     """500 orders in every status, plus requests still waiting for customer service and rejected ones."""
     crew = _crew(session)
     customers = list(session.scalars(sa.select(Customer).order_by(Customer.phone)))
+    readme_customer = next(c for c in customers if c.user is not None and c.user.username == "cust001")
     now = utcnow()
     plan = [status for status, count in STATUS_MIX.items() for _ in range(count)]
     rng.shuffle(plan)
@@ -679,7 +680,8 @@ def load_work_orders(session: Session, rng: random.Random) -> None:
             leave=False,
         )
     ):
-        customer = rng.choice(customers)
+        # cust001, the README's example customer, always has orders to track.
+        customer = readme_customer if n % 125 == 0 else rng.choice(customers)
         data = _request_data(rng, session, customer, at)
         request = _intake(session, rng, crew, customer, data, n + 1)
         order = request.work_order

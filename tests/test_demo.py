@@ -78,4 +78,11 @@ def test_the_demo_loads_a_consistent_city_once_and_every_role_can_log_in(app, db
         assert resp.status_code == 200, username
         assert resp.json["principal"]["role"] == role
     assert client.get("/work-orders", headers={"X-API-Key": DEMO_PARTNER_KEY}).json["items"]
+    customer = client.post(
+        "/auth/login", json={"username": "cust001", "password": DEMO_PASSWORDS["customer"]}
+    )
+    tracked = client.get(
+        "/tracking/orders", headers={"Authorization": f"Bearer {customer.json['access_token']}"}
+    )
+    assert len(tracked.json["items"]) >= 4, "the README's example customer has orders to track"
     assert db.scalar(sa.select(sa.func.count()).select_from(User)) == len(DEMO_STAFF) + 50 + 300
