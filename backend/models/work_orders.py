@@ -134,7 +134,8 @@ class WorkOrderEvent(IdMixin, Base):
     """One line of a work order's history; `customer_visible` decides what tracking shows."""
 
     __tablename__ = "work_order_events"
-    __sync__ = SyncSpec(entity="work_order_events", scope=Scope.WORK_ORDER)
+    # History lines are appended, never edited: their creation time is their version.
+    __sync__ = SyncSpec(entity="work_order_events", scope=Scope.WORK_ORDER, version_column="created_at")
     __table_args__ = (sa.Index("ix_work_order_events_order_seq", "work_order_id", "seq"),)
 
     work_order_id: Mapped[str] = mapped_column(sa.ForeignKey("work_orders.id", ondelete="CASCADE"))

@@ -8,7 +8,6 @@ convergence checksum uses.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -34,6 +33,8 @@ class SyncedEntity:
     scope_column: sa.ColumnElement[Any] | None
     via: sa.ColumnElement[Any] | None
     version: sa.ColumnElement[Any] | None
+    keys: tuple[str, ...] = ()
+    convert: tuple[str, ...] = ()  # columns whose values are not JSON as they come (dates, decimals)
 
     @property
     def scope(self) -> Scope:
@@ -73,8 +74,12 @@ class SyncedEntity:
 
     def serialize(self, row: Any) -> dict[str, Any]:
         """A row selected with `selectable()` as the JSON object the device stores."""
-        out = {key: jsonable(value) for (key, _), value in zip(self.columns, row, strict=False)}
-        out["sync_version"] = version_number(row[-1]) if self.version is not None else content_version(out)
+        out = dict(zip(self.keys, row, strict=False))
+        for key in self.convert:
+            value = out[key]
+            if value is not None:
+                out[key] = jsonable(value)
+        out["sync_version"] = version_number(row[-1]) if self.version is not None else content_version(row)
         return out
 
 
@@ -95,10 +100,10 @@ def version_number(value: Any) -> int:
     return int(value)
 
 
-def content_version(row: dict[str, Any]) -> int:
-    """For rows without a version column: a 48-bit hash of their canonical JSON."""
-    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:6], "big")
+def content_version(row: Any) -> int:
+    """For rows without a version column: a 48-bit hash of the row's values (computed by the server
+    only; devices store it as given)."""
+    return int.from_bytes(hashlib.blake2b(repr(tuple(row)).encode(), digest_size=6).digest(), "big")
 
 
 def row_hash(row_id: str, version: int) -> int:
@@ -152,9 +157,22 @@ def _describe(model: type[Any], mapper: Any) -> SyncedEntity:
         table=table,
         pk=pk,
         columns=tuple((k, by_key[k]) for k in keys),
+        keys=tuple(keys),
+        convert=tuple(k for k in keys if _needs_conversion(by_key[k])),
         scope_column=_scope_column(model, spec, by_key),
         via=_via(model, spec, table),
         version=_version_column(model, spec, by_key),
+    )
+
+
+def _needs_conversion(column: Any) -> bool:
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return True
+    return bool(
+        python_type in (datetime, date, time, Decimal)
+        or not issubclass(python_type, str | int | float | bool | dict | list)
     )
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from backend.models.base import utcnow
 from backend.models.sync import SyncChange
 from backend.models.work_orders import WorkOrder
-from backend.sync.entities import SyncedEntity, entity_for, synced_entities
+from backend.sync import entities as _entities
 from backend.sync.scope import scope_owner
 from backend.sync.spec import Scope
 
@@ -44,7 +44,7 @@ class ChangeRecorder:
 
     def add(
         self,
-        entity: SyncedEntity,
+        entity: _entities.SyncedEntity,
         row_id: Any,
         op: str,
         scope_key: str | None,
@@ -93,20 +93,20 @@ class ChangeRecorder:
         self.refs_dropped(technician_id, refs)
 
     def refs_dropped(self, technician_id: str, refs: dict[str, str | None]) -> None:
-        entities = synced_entities()
+        entities = _entities.synced_entities()
         for name, ref_id in refs.items():
             if ref_id is not None:
                 self.add(entities[name], ref_id, DELETE, None, audience=technician_id)
 
 
-def _root() -> SyncedEntity:
-    entity = entity_for(WorkOrder)
+def _root() -> _entities.SyncedEntity:
+    entity = _entities.entity_for(WorkOrder)
     assert entity is not None
     return entity
 
 
-def _referenced_entities() -> list[SyncedEntity]:
-    return [e for e in synced_entities().values() if e.scope == Scope.REFERENCED]
+def _referenced_entities() -> list[_entities.SyncedEntity]:
+    return [e for e in _entities.synced_entities().values() if e.scope == Scope.REFERENCED]
 
 
 def _refs_of(values: dict[str, Any]) -> dict[str, str | None]:
@@ -136,7 +136,9 @@ def _ref_keys() -> list[str]:
     return [e.via_key for e in _referenced_entities()]
 
 
-def _record_job(rec: ChangeRecorder, entity: SyncedEntity, obj: WorkOrder, *, inserted: bool) -> None:
+def _record_job(
+    rec: ChangeRecorder, entity: _entities.SyncedEntity, obj: WorkOrder, *, inserted: bool
+) -> None:
     keys = [*_JOB_KEYS, *_ref_keys()]
     new = _job_values(obj, keys, old=False)
     old = {k: None for k in keys} if inserted else _job_values(obj, keys, old=True)
@@ -151,14 +153,14 @@ def _record_job(rec: ChangeRecorder, entity: SyncedEntity, obj: WorkOrder, *, in
     elif new_owner and _refs_of(old) != _refs_of(new):
         changed_new = {k: v for k, v in _refs_of(new).items() if _refs_of(old)[k] != v}
         changed_old = {k: v for k, v in _refs_of(old).items() if _refs_of(new)[k] != v}
-        entities = synced_entities()
+        entities = _entities.synced_entities()
         for name, ref_id in changed_new.items():
             if ref_id is not None:
                 rec.add(entities[name], ref_id, UPSERT, None, audience=new_owner)
         rec.refs_dropped(new_owner, changed_old)
 
 
-def _record_row(rec: ChangeRecorder, entity: SyncedEntity, obj: Any, op: str) -> None:
+def _record_row(rec: ChangeRecorder, entity: _entities.SyncedEntity, obj: Any, op: str) -> None:
     row_id = sa.inspect(obj).identity[0] if op == DELETE else getattr(obj, entity.pk_key)
     if entity.scope_key is None:
         rec.add(entity, row_id, op, None)
@@ -176,7 +178,7 @@ def _record_row(rec: ChangeRecorder, entity: SyncedEntity, obj: Any, op: str) ->
 def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
     rec = ChangeRecorder(session.connection())
     for obj in session.new:
-        entity = entity_for(type(obj))
+        entity = _entities.entity_for(type(obj))
         if entity is None:
             continue
         if entity.is_root:
@@ -184,7 +186,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         else:
             _record_row(rec, entity, obj, UPSERT)
     for obj in session.dirty:
-        entity = entity_for(type(obj))
+        entity = _entities.entity_for(type(obj))
         if entity is None or not session.is_modified(obj, include_collections=False):
             continue
         if entity.is_root:
@@ -192,7 +194,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
         else:
             _record_row(rec, entity, obj, UPSERT)
     for obj in session.deleted:
-        entity = entity_for(type(obj))
+        entity = _entities.entity_for(type(obj))
         if entity is None:
             continue
         _record_row(rec, entity, obj, DELETE)
@@ -208,7 +210,7 @@ def _bulk_write(state: Any) -> Any:
     """ORM bulk UPDATE/DELETE on a synced model: record the rows it touches, before and after."""
     if not (state.is_update or state.is_delete) or state.bind_mapper is None:
         return None
-    entity = entity_for(state.bind_mapper.class_)
+    entity = _entities.entity_for(state.bind_mapper.class_)
     if entity is None:
         return None
     if entity.is_root:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from backend.models.work_orders import WorkOrder
 from backend.services.states import ACTIVE, Status
-from backend.sync.entities import SyncedEntity, synced_entities
+from backend.sync import entities as _entities
 from backend.sync.spec import Scope
 
 IN_SCOPE_STATUSES = frozenset(ACTIVE | {Status.ACCEPTED_BY_CUSTOMER})
@@ -31,7 +31,7 @@ class TechnicianScope:
     job_ids: list[str]
     refs: dict[str, set[str]] = field(default_factory=dict)
 
-    def predicate(self, entity: SyncedEntity) -> sa.ColumnElement[bool]:
+    def predicate(self, entity: _entities.SyncedEntity) -> sa.ColumnElement[bool]:
         """WHERE clause selecting the entity's rows in this scope."""
         if entity.is_root:
             return entity.pk.in_(self.job_ids)
@@ -52,7 +52,7 @@ def jobs_in_scope(technician_id: str) -> sa.ColumnElement[bool]:
 
 def load_scope(conn: Any, technician_id: str) -> TechnicianScope:
     """The technician's jobs and the customers/products/addresses they reference (one query)."""
-    referenced = [e for e in synced_entities().values() if e.scope == Scope.REFERENCED]
+    referenced = [e for e in _entities.synced_entities().values() if e.scope == Scope.REFERENCED]
     vias = [e.via for e in referenced]
     rows = conn.execute(sa.select(WorkOrder.id, *vias).where(jobs_in_scope(technician_id))).all()
     scope = TechnicianScope(technician_id, sorted(r[0] for r in rows))
