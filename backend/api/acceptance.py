@@ -1,6 +1,6 @@
 """Acceptance over HTTP: the job's canonical summary and hash, its signatures, seal verification,
 the customer's rating, and the service report PDF. Signatures themselves arrive as the
-`acceptance.record` sync mutation (backend.api.onsite_mutations)."""
+`acceptance.record` sync mutation (backend.services.onsite_mutations)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from backend.models import (
     WorkOrder,
 )
 from backend.policy import Principal, can, get_visible_work_order, owns_work_order
+from backend.running_app import acceptance_seal_key
 from backend.services import acceptance as service
 from backend.services import onsite, report
 from backend.services.billing import job_charges, job_parts_used
@@ -102,11 +103,6 @@ class RatingSchema(RatingArgs):
     created_at = AwareDateTime()
 
 
-def _seal_key() -> bytes:
-    key: str = current_app.config["ACCEPTANCE_SEAL_KEY"]
-    return key.encode()
-
-
 @blp.route("/work-orders/<string:work_order_id>/acceptance-summary")
 class AcceptanceSummary(MethodView):
     @blp.response(200, SummarySchema)
@@ -155,7 +151,7 @@ class VerifyAcceptance(MethodView):
         acceptance = session.get(Acceptance, acceptance_id)
         if acceptance is None:
             raise not_found("acceptance")
-        check = service.verify_acceptance(acceptance, _seal_key())
+        check = service.verify_acceptance(acceptance, acceptance_seal_key())
         image = session.get(Attachment, acceptance.signature_attachment_id or "")
         if image is not None and image.sha256 != acceptance.signature_sha256:
             check = service.SealCheck(False, [*check.problems, "signature_image_mismatch"])

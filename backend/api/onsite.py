@@ -1,7 +1,7 @@
 """The visit over HTTP: checklist templates, the job's on-site record, appointment confirmation by the
 service desk, the technician's identity link for the customer, and stop-work reports for dispatchers.
 
-Devices record field facts with sync mutations (backend.api.onsite_mutations); these resources are
+Devices record field facts with sync mutations (backend.services.onsite_mutations); these resources are
 for reading them and for the people who are online (service desk, dispatcher, the customer at the door).
 """
 
@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 
-from backend.api.onsite_mutations import AppointmentArgs
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
@@ -29,6 +28,7 @@ from backend.models import (
 )
 from backend.policy import get_visible_work_order, visible_work_orders
 from backend.services import onsite
+from backend.services.onsite_mutations import AppointmentArgs
 from backend.services.states import CUSTOMER_LABELS, Status
 
 blp = Blueprint(

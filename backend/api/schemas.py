@@ -2,43 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-from typing import Any
-
 import marshmallow as ma
-from marshmallow import ValidationError
 
-
-class AwareDateTime(ma.fields.AwareDateTime):
-    """ISO 8601 with an offset on the way in (naive times are refused); UTC on the way out."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(format="iso", default_timezone=None, **kwargs)
-
-    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> Any:
-        if value is not None:
-            value = value.astimezone(UTC)
-        return super()._serialize(value, attr, obj, **kwargs)
-
-
-class StrictSchema(ma.Schema):
-    """Input schema: unknown fields are an error, not silently ignored."""
-
-    class Meta:
-        unknown = ma.RAISE
-
-
-def latitude(**kwargs: Any) -> ma.fields.Float:
-    return ma.fields.Float(validate=ma.validate.Range(min=-90, max=90), allow_nan=False, **kwargs)
-
-
-def longitude(**kwargs: Any) -> ma.fields.Float:
-    return ma.fields.Float(validate=ma.validate.Range(min=-180, max=180), allow_nan=False, **kwargs)
-
-
-def validate_window(data: dict[str, Any], start: str, end: str) -> None:
-    if data.get(start) and data.get(end) and data[end] <= data[start]:
-        raise ValidationError("Must be after the window's start.", field_name=end)
+# Defined Flask-free (mutation handlers outside the HTTP layer use them too); re-exported for resources.
+from backend.validation import AwareDateTime as AwareDateTime
+from backend.validation import StrictSchema as StrictSchema
+from backend.validation import latitude as latitude
+from backend.validation import longitude as longitude
+from backend.validation import validate_window as validate_window
 
 
 class EventSchema(ma.Schema):

@@ -13,13 +13,13 @@ from typing import Any
 import marshmallow as ma
 import sqlalchemy as sa
 
-from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.errors import Problem, not_found
 from backend.models import LineKind, Part, QuoteStatus, Technician, WorkOrder, WorkOrderEvent
 from backend.services import quotes as quote_service
 from backend.services import stock
 from backend.services.pricing import catalog_part
 from backend.sync.registry import MutationContext, mutation
+from backend.validation import AwareDateTime, StrictSchema
 
 ID = ma.validate.Length(min=1, max=36)
 SKU = ma.validate.Length(min=1, max=64)

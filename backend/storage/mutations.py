@@ -11,17 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app
 
-from backend.api.attachments import AttachmentDeclarationSchema, completion_result, ticket_json
-from backend.api.onsite_mutations import field_fact_order
-from backend.api.schemas import StrictSchema
 from backend.models import WorkOrder
+from backend.running_app import evidence_storage
+from backend.services.onsite_mutations import field_fact_order
 from backend.services.states import Status
 from backend.storage.access import get_own_attachment
-from backend.storage.service import register_attachment, storage_for
+from backend.storage.schemas import AttachmentDeclarationSchema, completion_result, ticket_json
+from backend.storage.service import register_attachment
 from backend.storage.verification import complete_attachment
 from backend.sync.registry import MutationContext, mutation
+from backend.validation import StrictSchema
 
 _FINISHED = frozenset({Status.CLOSED, Status.CANCELLED})
 
@@ -44,7 +44,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     _flag_finished_job(ctx, order)
     attachment, ticket = register_attachment(
         session=ctx.session,
-        storage=storage_for(current_app),
+        storage=evidence_storage(),
         uploader=ctx.principal,
         args=args,
         device_id=ctx.device_id,
@@ -63,9 +63,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def complete(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     attachment = get_own_attachment(ctx.session, ctx.principal, args["id"])
-    completion = complete_attachment(
-        session=ctx.session, storage=storage_for(current_app), attachment=attachment
-    )
+    completion = complete_attachment(session=ctx.session, storage=evidence_storage(), attachment=attachment)
     return completion_result(completion)
 
 

@@ -1,0 +1,401 @@
+"""Device mutations of the visit: appointment, check-in/out, safety, consents, service record and the
+acceptance signature, pushed through `POST /sync/push`: validate (schemas), find the job (it is, or
+was, the technician's), call the domain service (`backend.services.onsite`, `.acceptance`).
+
+Field facts (check-ins, checklists, consents, records, signatures) are kept even when the job was
+reassigned or changed meanwhile, and flagged for the dispatcher.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+import sqlalchemy as sa
+
+from backend.errors import not_found
+from backend.models import (
+    AcceptanceOutcome,
+    AcceptanceStatus,
+    ConsentKind,
+    Hazard,
+    SignerRole,
+    WorkOrder,
+    WorkOrderEvent,
+)
+from backend.running_app import acceptance_seal_key
+from backend.services import acceptance as acceptance_service
+from backend.services import onsite
+from backend.sync.registry import MutationContext, mutation
+from backend.validation import AwareDateTime, StrictSchema, lat_lng_together, latitude, longitude
+
+SHA256 = ma.validate.Regexp(r"^[0-9a-f]{64}$", error="A lowercase hex sha256.")
+MAX_STROKES = 200
+MAX_POINTS = 5000
+
+
+def _id() -> ma.fields.String:
+    return ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=36),
+        metadata={"description": "Generated on the device (UUIDv7/ULID)."},
+    )
+
+
+def _work_order_id() -> ma.fields.String:
+    return ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=36))
+
+
+def _text(max_length: int, **kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(validate=ma.validate.Length(min=1, max=max_length), **kwargs)
+
+
+class AppointmentArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    window_start = AwareDateTime(required=True)
+    window_end = AwareDateTime(required=True)
+    agreed_with = _text(100, required=True, metadata={"description": "Who agreed (the customer or contact)."})
+    channel = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(["phone", "sms", "app", "in_person"])
+    )
+    note = _text(500)
+    device_time = AwareDateTime()
+
+    @ma.validates_schema
+    def _window(self, data: dict[str, Any], **_: Any) -> None:
+        if data["window_end"] <= data["window_start"]:
+            raise ma.ValidationError("Must be after the window's start.", field_name="window_end")
+
+
+class CheckInArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    lat = latitude(required=True)
+    lng = longitude(required=True)
+    accuracy_m = ma.fields.Float(validate=ma.validate.Range(min=0, max=100_000))
+    device_time = AwareDateTime()
+
+
+class CheckOutArgs(StrictSchema):
+    visit_id = _id()
+    work_order_id = _work_order_id()
+    lat = latitude()
+    lng = longitude()
+    device_time = AwareDateTime()
+
+    @ma.validates_schema
+    def _coords(self, data: dict[str, Any], **_: Any) -> None:
+        lat_lng_together(data)
+
+
+class ChecklistArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    hazard = ma.fields.String(required=True, validate=ma.validate.OneOf([h.value for h in Hazard]))
+    answers = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.Length(min=1, max=50)),
+        values=ma.fields.Boolean(),
+        required=True,
+        metadata={"description": "Item code -> confirmed."},
+    )
+    note = _text(1000)
+    lat = latitude()
+    lng = longitude()
+    device_time = AwareDateTime()
+
+    @ma.validates_schema
+    def _coords(self, data: dict[str, Any], **_: Any) -> None:
+        lat_lng_together(data)
+
+
+class StopWorkArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    hazard = ma.fields.String(validate=ma.validate.OneOf([h.value for h in Hazard]))
+    description = _text(2000, required=True)
+    lat = latitude()
+    lng = longitude()
+    device_time = AwareDateTime()
+
+    @ma.validates_schema
+    def _coords(self, data: dict[str, Any], **_: Any) -> None:
+        lat_lng_together(data)
+
+
+class ConsentArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf([k.value for k in ConsentKind]))
+    subject = _text(1000, required=True)
+    granted = ma.fields.Boolean(required=True)
+    signer_name = _text(100, required=True)
+    method = ma.fields.String(required=True, validate=ma.validate.OneOf(["signature", "verbal", "app"]))
+    data_handling = _text(
+        500, metadata={"description": "Data access: restore, back up, wipe temporary data."}
+    )
+    device_time = AwareDateTime()
+
+
+class FunctionTestSchema(StrictSchema):
+    name = _text(200, required=True)
+    passed = ma.fields.Boolean(required=True)
+    reading = _text(200)
+
+
+class FindingSchema(StrictSchema):
+    description = _text(1000, required=True)
+    consent_id = ma.fields.String(validate=ma.validate.Length(min=1, max=36))
+    worked_on = ma.fields.Boolean(load_default=False)
+
+
+class ServiceRecordArgs(StrictSchema):
+    work_order_id = _work_order_id()
+    cause = _text(2000, required=True)
+    method = _text(2000, required=True)
+    items_done = ma.fields.List(_text(500), required=True, validate=ma.validate.Length(max=100))
+    function_tests = ma.fields.List(
+        ma.fields.Nested(FunctionTestSchema), load_default=list, validate=ma.validate.Length(max=100)
+    )
+    findings = ma.fields.List(
+        ma.fields.Nested(FindingSchema), load_default=list, validate=ma.validate.Length(max=50)
+    )
+    touched_customer_data = ma.fields.Boolean(load_default=False)
+    device_time = AwareDateTime()
+
+
+def _strokes(value: Any) -> None:
+    if len(value) > MAX_STROKES:
+        raise ma.ValidationError(f"At most {MAX_STROKES} strokes.")
+    points = 0
+    for stroke in value:
+        if not isinstance(stroke, list) or not stroke:
+            raise ma.ValidationError("Each stroke is a non-empty list of [x, y, t] points.")
+        for point in stroke:
+            if (
+                not isinstance(point, list)
+                or len(point) != 3
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in point)
+            ):
+                raise ma.ValidationError("A point is [x, y, t] in integers (pixels, milliseconds).")
+        points += len(stroke)
+    if points > MAX_POINTS:
+        raise ma.ValidationError(f"At most {MAX_POINTS} points in all.")
+
+
+class AcceptanceArgs(StrictSchema):
+    id = _id()
+    work_order_id = _work_order_id()
+    summary_sha256 = ma.fields.String(
+        required=True, validate=SHA256, metadata={"description": "sha256 of the canonical summary signed."}
+    )
+    signer_name = _text(100, required=True)
+    signer_role = ma.fields.String(required=True, validate=ma.validate.OneOf([r.value for r in SignerRole]))
+    signer_relation = _text(50, metadata={"description": "e.g. 本人, 配偶, 监护人."})
+    outcome = ma.fields.String(
+        required=True, validate=ma.validate.OneOf([o.value for o in AcceptanceOutcome])
+    )
+    reason = _text(1000, metadata={"description": "Required for a rejection."})
+    strokes = ma.fields.Raw(
+        required=True, validate=_strokes, metadata={"description": "[[[x, y, t], ...], ...] integers."}
+    )
+    signature_attachment_id = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=36),
+        metadata={"description": "The signature image, registered as an attachment of kind 'signature'."},
+    )
+    signature_sha256 = ma.fields.String(required=True, validate=SHA256)
+    device_time = AwareDateTime()
+    lat = latitude()
+    lng = longitude()
+
+    @ma.validates_schema
+    def _checks(self, data: dict[str, Any], **_: Any) -> None:
+        lat_lng_together(data)
+        if not isinstance(data.get("strokes"), list):
+            raise ma.ValidationError("A list of strokes.", field_name="strokes")
+
+
+def field_fact_order(ctx: MutationContext, work_order_id: str) -> WorkOrder:
+    """The job a field fact is about: the technician's, or one they had before (then flagged)."""
+    technician_id = ctx.principal.technician_id
+    order = ctx.session.get(WorkOrder, work_order_id, with_for_update=True)
+    if order is None or technician_id is None:
+        raise not_found("work_order")
+    if order.assignee_id == technician_id:
+        return order
+    handed_over = ctx.session.scalars(
+        sa.select(WorkOrderEvent.data).where(
+            WorkOrderEvent.work_order_id == order.id, WorkOrderEvent.kind.in_(["assigned", "reassigned"])
+        )
+    )
+    if not any(
+        technician_id in (d.get("technician_id"), d.get("previous_technician_id")) for d in handed_over
+    ):
+        raise not_found("work_order")
+    ctx.flag(
+        "work_order.not_assigned_to_you",
+        "A field fact arrived from a technician the job is no longer assigned to.",
+        work_order_id=order.id,
+        technician_id=technician_id,
+    )
+    return order
+
+
+def _version(order: WorkOrder) -> dict[str, Any]:
+    return {"id": order.id, "version": order.version, "status": order.status}
+
+
+@mutation(
+    "visit.confirm_appointment",
+    AppointmentArgs,
+    description="Record the time window agreed with the customer.",
+)
+def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    confirmation = onsite.confirm_appointment(
+        session=ctx.session, order=order, actor=ctx.principal, args=args
+    )
+    return {"appointment_confirmation": {"id": confirmation.id}, "work_order": _version(order)}
+
+
+@mutation("visit.check_in", CheckInArgs, description="Check in at the job address with GPS (WGS-84).")
+def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    visit = onsite.check_in(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    if visit.far_from_job:
+        ctx.flag(
+            "visit.far_from_job",
+            f"Checked in {visit.check_in_distance_m} m from the job address.",
+            work_order_id=order.id,
+            visit_id=visit.id,
+            distance_m=visit.check_in_distance_m,
+        )
+    return {
+        "visit": {
+            "id": visit.id,
+            "distance_m": visit.check_in_distance_m,
+            "far_from_job": visit.far_from_job,
+        },
+        "work_order": _version(order),
+    }
+
+
+@mutation("visit.check_out", CheckOutArgs, description="Check out when leaving the job.")
+def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    visit = onsite.get_visit(ctx.session, args["visit_id"], order)
+    onsite.check_out(session=ctx.session, visit=visit, order=order, actor=ctx.principal, args=args)
+    return {
+        "visit": {
+            "id": visit.id,
+            "checked_out_at": visit.checked_out_at.isoformat() if visit.checked_out_at else None,
+        }
+    }
+
+
+@mutation("safety.submit_checklist", ChecklistArgs, description="Submit the safety checklist for a hazard.")
+def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    submission = onsite.submit_checklist(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    if not submission.passed:
+        ctx.flag(
+            "safety.checklist_failed",
+            f"Required safety items not confirmed: {', '.join(submission.missing_items)}.",
+            work_order_id=order.id,
+            submission_id=submission.id,
+        )
+    return {
+        "checklist_submission": {
+            "id": submission.id,
+            "passed": submission.passed,
+            "missing_items": submission.missing_items,
+        }
+    }
+
+
+@mutation(
+    "safety.stop_work", StopWorkArgs, description="Stop work for a major hazard; alerts the dispatcher."
+)
+def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    report = onsite.report_stop_work(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    ctx.flag(
+        "safety.stop_work",
+        f"Work stopped for a hazard: {report.description}",
+        work_order_id=order.id,
+        stop_work_report_id=report.id,
+    )
+    return {"stop_work_report": {"id": report.id}, "work_order": _version(order)}
+
+
+@mutation(
+    "consent.record", ConsentArgs, description="Record the customer's consent (device data, new finding)."
+)
+def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    consent = onsite.record_consent(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    return {"consent": {"id": consent.id, "granted": consent.granted}}
+
+
+@mutation(
+    "service_record.save", ServiceRecordArgs, description="Write the job's service record (latest wins)."
+)
+def save_service_record(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    record, check = onsite.save_service_record(
+        session=ctx.session, order=order, actor=ctx.principal, args=args
+    )
+    if check.data_without_consent:
+        ctx.flag(
+            "privacy.no_data_consent",
+            "The record says customer data was touched, but no granted data consent is on file.",
+            work_order_id=order.id,
+        )
+    if check.findings_without_consent:
+        ctx.flag(
+            "consent.missing_for_finding",
+            "Work on new findings without the customer's consent on file.",
+            work_order_id=order.id,
+            findings=check.findings_without_consent,
+        )
+    return {"service_record": {"id": record.id, "revision": record.revision}}
+
+
+@mutation(
+    "acceptance.record",
+    AcceptanceArgs,
+    description="The customer's (or technician's, witness's, guardian's) signature on the job's summary.",
+)
+def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
+    order = field_fact_order(ctx, args["work_order_id"])
+    recorded = acceptance_service.record_acceptance(
+        session=ctx.session,
+        order=order,
+        actor=ctx.principal,
+        args=args,
+        seal_key=acceptance_seal_key(),
+        device_id=ctx.device_id,
+    )
+    acceptance = recorded.acceptance
+    result: dict[str, Any] = {
+        "acceptance": {
+            "id": acceptance.id,
+            "status": acceptance.status,
+            "seal_key_id": acceptance.seal_key_id,
+        },
+        "work_order": _version(order),
+    }
+    if acceptance.status == AcceptanceStatus.STALE:
+        ctx.flag(
+            "acceptance.stale",
+            "The job changed after the customer signed; the device must collect a new signature.",
+            work_order_id=order.id,
+            acceptance_id=acceptance.id,
+        )
+        result["resign_required"] = True
+        result["summary"] = recorded.current_summary
+        result["summary_sha256"] = recorded.current_hash
+    if recorded.rework is not None:
+        result["rework_order"] = _version(recorded.rework) | {"number": recorded.rework.number}
+    return result
