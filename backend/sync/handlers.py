@@ -9,6 +9,7 @@ MODULES: tuple[str, ...] = (
     "backend.sync.work_order_mutations",
     "backend.services.parts_mutations",
     "backend.api.onsite_mutations",
+    "backend.geo.mutations",
     "backend.storage.mutations",
 )
 
