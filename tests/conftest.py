@@ -20,8 +20,8 @@ from flask_jwt_extended import create_access_token
 from sqlalchemy.orm import Session
 
 from backend import create_app
+from backend.cli import upgrade_database
 from backend.config import Settings
-from backend.db import make_engine
 from backend.models import Base, Partner, User
 from tests import factories
 
@@ -74,11 +74,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 def build_schema(url: str) -> None:
-    # During parallel development the models lead and the single migration is regenerated at
-    # integration; tests/test_schema.py checks on its own fresh database that migrations == models.
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    """The suite runs on the schema production gets: Alembic's head (tests/test_schema.py proves it
+    equals the models)."""
+    upgrade_database(url)
 
 
 def fresh_database(request: pytest.FixtureRequest, tmp_path: Any, kind: str) -> Iterator[str]:
