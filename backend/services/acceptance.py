@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +29,7 @@ from backend.models import (
 )
 from backend.policy import Principal
 from backend.services.billing import JobCharges, PartUse, job_charges, job_parts_used
+from backend.services.canonical import canonical_hash, canonical_json, sha256_hex
 from backend.services.states import Status
 from backend.services.work_orders import (
     add_event,
@@ -50,35 +50,8 @@ REWORK_DONE = frozenset({Status.ACCEPTED_BY_CUSTOMER, Status.CLOSED})
 # --- the canonical summary --------------------------------------------------------------------------
 
 
-def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8 (not \\u-escaped), integers only: the bytes that get hashed.
-
-    Floats are refused so that no two platforms can print a number differently.
-    """
-    _refuse_floats(value)
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return text.encode("utf-8")
-
-
-def _refuse_floats(value: Any) -> None:
-    if isinstance(value, float):
-        raise TypeError("canonical JSON carries no floats; use integers (fen, micro-degrees)")
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError("canonical JSON keys are strings")
-            _refuse_floats(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _refuse_floats(item)
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def summary_hash(summary: dict[str, Any]) -> str:
-    return sha256_hex(canonical_json(summary))
+    return canonical_hash(summary)
 
 
 def build_summary(

@@ -14,8 +14,6 @@ Consent is required (conflict `quote.consent_required`):
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,6 +37,7 @@ from backend.models import (
 from backend.policy import Principal
 from backend.services import pricing
 from backend.services.billing import contract_discount_bp
+from backend.services.canonical import canonical_hash
 from backend.services.money import ChargeLine, line_amount, total_charges
 from backend.services.states import Status
 from backend.services.work_orders import (
@@ -203,12 +202,8 @@ def quote_document(quote: Quote) -> dict[str, Any]:
     }
 
 
-def canonical_json(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
 def quote_hash(quote: Quote) -> str:
-    return hashlib.sha256(canonical_json(quote_document(quote))).hexdigest()
+    return canonical_hash(quote_document(quote))
 
 
 # --- states and consent ---------------------------------------------------------------------------
