@@ -45,9 +45,10 @@ from backend.models import (
 )
 from backend.policy import Principal
 from backend.services.accounts import create_partner, hash_password
+from backend.services.china_time import CHINA_TZ
+from backend.services.hazards import CERTIFICATE_FOR_HAZARD
 from backend.services.intake import create_request, receive_partner_request, reject_request
 from backend.services.onsite import (
-    REQUIRED_CERTIFICATE,
     active_template,
     job_day,
     submit_checklist,
@@ -55,7 +56,6 @@ from backend.services.onsite import (
 )
 from backend.services.states import Status
 from backend.services.work_orders import (
-    CHINA_TZ,
     assign_work_order,
     decline_work_order,
     sla_due,
@@ -502,7 +502,7 @@ def _pick_technician(rng: random.Random, crew: _Crew, order: WorkOrder, exclude:
         )
 
     def certified(t: Technician) -> bool:
-        return all(valid_certificate(t, REQUIRED_CERTIFICATE[h], day) for h in order.hazards)
+        return all(valid_certificate(t, CERTIFICATE_FOR_HAZARD[h], day) for h in order.hazards)
 
     free = [t for t in crew.technicians if t.id not in exclude]
     pool = [t for t in free if skilled(t) and certified(t)] or [t for t in free if certified(t)] or free

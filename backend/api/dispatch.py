@@ -30,8 +30,9 @@ from backend.models import (
     utcnow,
 )
 from backend.policy import get_visible_work_order, require_self_or_staff
+from backend.services.china_time import china_today
 from backend.services.states import Status
-from backend.services.work_orders import CHINA_TZ, assign_work_order
+from backend.services.work_orders import assign_work_order
 
 blp = Blueprint("dispatch", __name__, description="Geo dispatch: who should go, in what order, on a map.")
 
@@ -217,7 +218,7 @@ class Batch(MethodView):
         with POST /dispatch/batch/apply."""
         require("dispatch.assign")
         session = db_session()
-        day = data.get("date") or utcnow().astimezone(CHINA_TZ).date()
+        day = data.get("date") or china_today()
         orders = _batch_orders(session, data)
         techs = _batch_technicians(session, data, orders)
         plan = plan_for_orders(
@@ -362,7 +363,7 @@ class TechnicianRoute(MethodView):
         if technician is None:
             raise not_found("technician")
         cfg = settings()
-        day = args.get("date") or utcnow().astimezone(CHINA_TZ).date()
+        day = args.get("date") or china_today()
         route, orders, context = technician_day_route(session, technician, day, cfg)
         numbers = {o.id: o.number for o in orders}
         return {

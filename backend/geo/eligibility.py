@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from backend.errors import Problem
 from backend.models import (
     Certificate,
-    Hazard,
     Priority,
     Shift,
     SkillLevel,
@@ -27,15 +26,10 @@ from backend.models import (
     WorkOrder,
     utcnow,
 )
+from backend.services.china_time import CHINA_TZ, china_day, china_day_bounds, china_today
+from backend.services.hazards import CERTIFICATE_FOR_HAZARD
 from backend.services.states import ACTIVE, Status
-from backend.services.work_orders import CHINA_TZ
 
-# Hazardous work needs a valid certificate of this type on the job date (seed 002).
-CERTIFICATE_FOR_HAZARD: dict[str, str] = {
-    Hazard.ELECTRICAL: "electrician",
-    Hazard.GAS: "gas",
-    Hazard.HEIGHT: "height",
-}
 # Orders that take a slot of the technician's day (a completed job awaiting sign-off no longer does).
 LOAD_STATUSES = frozenset(ACTIVE - {Status.COMPLETED})
 VISITED_STATUSES = (Status.COMPLETED, Status.ACCEPTED_BY_CUSTOMER, Status.CLOSED)
@@ -66,7 +60,7 @@ class JobFacts:
     @property
     def job_date(self) -> date:
         """The China-local day the visit happens on (certificates and capacity are per day)."""
-        return self.window_start.astimezone(CHINA_TZ).date()
+        return china_day(self.window_start)
 
 
 def job_facts(order: WorkOrder, now: datetime | None = None) -> JobFacts:
@@ -253,16 +247,11 @@ def _load_visits(
         facts[str(visit_row[0])].previous_visits = int(visit_row[1])
 
 
-def china_day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(0), tzinfo=CHINA_TZ)
-    return start, start + timedelta(days=1)
-
-
 def _load_query(ids: list[str], day: date, exclude_order_id: str | None) -> Any:
     """Jobs on the technician's plate that day: appointments that day, and (for today) unscheduled ones."""
     day_start, day_end = china_day_bounds(day)
     on_day = sa.and_(WorkOrder.appointment_start >= day_start, WorkOrder.appointment_start < day_end)
-    if day == utcnow().astimezone(CHINA_TZ).date():
+    if day == china_today():
         on_day = sa.or_(on_day, WorkOrder.appointment_start.is_(None))
     stmt = (
         sa.select(WorkOrder.assignee_id, sa.func.count())

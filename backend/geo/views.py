@@ -9,13 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.geo.coords import BBox
-from backend.geo.eligibility import LOAD_STATUSES, TechFacts, china_day_bounds
+from backend.geo.eligibility import LOAD_STATUSES, TechFacts
 from backend.geo.routing import DayRoute, RouteJob, plan_day_route
 from backend.geo.scoring import position_info
 from backend.geo.settings import DispatchSettings
 from backend.models import Technician, TechnicianPosition, User, WorkOrder, utcnow
+from backend.services.china_time import CHINA_TZ, china_day, china_day_bounds
 from backend.services.states import Status
-from backend.services.work_orders import CHINA_TZ
 
 OPEN_STATUSES = frozenset({Status.NEW, Status.DECLINED} | LOAD_STATUSES)
 MAX_FEATURES = 5000
@@ -148,7 +148,7 @@ def technician_day_route(
 ) -> tuple[DayRoute, list[WorkOrder], dict[str, Any]]:
     """The technician's jobs that day (appointments that day; today also the unscheduled ones), routed."""
     now = utcnow()
-    today = now.astimezone(CHINA_TZ).date()
+    today = china_day(now)
     day_start, day_end = china_day_bounds(day)
     on_day = sa.and_(WorkOrder.appointment_start >= day_start, WorkOrder.appointment_start < day_end)
     if day == today:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from backend.models import (
 from backend.models.billing import ONLINE_METHODS
 from backend.policy import Principal
 from backend.services import pricing
+from backend.services.china_time import china_day_bounds
 from backend.services.money import ChargeLine, JobCharges, line_amount, total_charges
 from backend.services.states import Status
 from backend.services.work_orders import next_number
@@ -411,11 +412,11 @@ class Reconciliation:
 
 def reconciliation(session: Session, day: date) -> Reconciliation:
     """Money in and out on one business day (China time), per payment method, with every entry."""
-    start = datetime.combine(day, time.min, tzinfo=pricing.CHINA_TZ)
+    start, end = china_day_bounds(day)
     entries = list(
         session.scalars(
             sa.select(Payment)
-            .where(Payment.received_at >= start, Payment.received_at < start + timedelta(days=1))
+            .where(Payment.received_at >= start, Payment.received_at < end)
             .order_by(Payment.received_at, Payment.id)
         )
     )

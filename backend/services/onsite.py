@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from geopy.distance import geodesic
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, conflict, not_found
+from backend.geo import geodesic_km
 from backend.models import (
     SYSTEM_ROLE,
     Address,
@@ -32,8 +32,10 @@ from backend.models import (
     utcnow,
 )
 from backend.policy import Principal
+from backend.services.china_time import china_day
+from backend.services.hazards import CERTIFICATE_FOR_HAZARD
 from backend.services.states import ACTIVE, Status
-from backend.services.work_orders import CHINA_TZ, add_event, register_transition_guard, transition_work_order
+from backend.services.work_orders import add_event, register_transition_guard, transition_work_order
 
 # A check-in farther than this from the job address is kept but flagged for the dispatcher.
 FAR_CHECK_IN_METRES = 500
@@ -43,11 +45,6 @@ IDENTITY_SALT = "technician-identity"
 
 SCHEDULER = Principal(role=SYSTEM_ROLE, display_name="appointment confirmation")
 
-REQUIRED_CERTIFICATE: dict[str, str] = {
-    Hazard.ELECTRICAL: "electrician",
-    Hazard.GAS: "gas",
-    Hazard.HEIGHT: "height",
-}
 _TEMPLATE_NAMESPACE = uuid.UUID("5b0c6c2e-2f57-4c1e-9a43-0d7a3c1f4e21")
 
 
@@ -107,7 +104,7 @@ def ensure_checklist_templates(session: Session) -> list[ChecklistTemplate]:
                 hazard=hazard,
                 version=1,
                 title=spec["title"],
-                required_certificate=REQUIRED_CERTIFICATE[hazard],
+                required_certificate=CERTIFICATE_FOR_HAZARD[hazard],
                 items=spec["items"],
             )
             session.add(existing[tid])
@@ -129,8 +126,7 @@ def active_template(session: Session, hazard: str) -> ChecklistTemplate:
 
 def job_day(order: WorkOrder) -> date:
     """The job's date in China: the appointment's day, else today."""
-    moment = order.appointment_start or utcnow()
-    return moment.astimezone(CHINA_TZ).date()
+    return china_day(order.appointment_start or utcnow())
 
 
 # --- appointment and check-in/out --------------------------------------------------------------------
@@ -201,7 +197,7 @@ def check_in(*, session: Session, order: WorkOrder, actor: Principal, args: dict
     point = job_point(session, order)
     distance = None
     if point is not None:
-        distance = round(geodesic(point, (args["lat"], args["lng"])).meters)
+        distance = round(geodesic_km(point, (args["lat"], args["lng"])) * 1000)
     visit = Visit(
         id=args.get("id") or str(uuid.uuid4()),
         work_order_id=order.id,

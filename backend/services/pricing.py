@@ -12,7 +12,7 @@ Travel is always charged (the issue's rule: in-warranty *parts and labour* at ze
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -27,17 +27,13 @@ from backend.models import (
     TravelFee,
     WorkOrder,
 )
+from backend.services.china_time import china_day
 from backend.services.states import Status
 
-CHINA_TZ = timezone(timedelta(hours=8))
 ANY_FAULT = "*"
 ANY_REGION = "*"
 DEFAULT_CONSENT_THRESHOLD_FEN = 50_000  # ¥500: parts at or above need the customer's consent
 DEFAULT_QUOTE_VALID_HOURS = 72
-
-
-def china_day(moment: datetime) -> date:
-    return moment.astimezone(CHINA_TZ).date()
 
 
 def add_months(day: date, months: int) -> date:

@@ -21,9 +21,9 @@ from reportlab.platypus import Flowable, Image, Paragraph, SimpleDocTemplate, Sp
 
 from backend.models import Acceptance, Customer, Product, ServiceRecord, WorkOrder
 from backend.services.billing import JobCharges, PartUse
+from backend.services.china_time import CHINA_TZ
 from backend.services.cjk_font import cjk_font
 from backend.services.states import CUSTOMER_LABELS, Status
-from backend.services.work_orders import CHINA_TZ
 
 # Font of the first pass, which only collects the text the report prints (always registered).
 PROBE_FONT = "Helvetica"

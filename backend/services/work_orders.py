@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Problem, conflict, forbidden, not_found
 from backend.models import Counter, Priority, Technician, WorkOrder, WorkOrderEvent, utcnow
 from backend.policy import Principal, owns_work_order
+from backend.services.china_time import CHINA_TZ
 from backend.services.states import (
     ASSIGNERS,
     CUSTOMER_LABELS,
@@ -21,8 +22,6 @@ from backend.services.states import (
     allowed_targets,
     is_allowed,
 )
-
-CHINA_TZ = timezone(timedelta(hours=8))
 
 # Response and resolution targets by priority (seed 002: emergencies first).
 SLA_BY_PRIORITY: dict[str, tuple[timedelta, timedelta]] = {

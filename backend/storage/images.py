@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timezone
 from typing import Any
 
 import filetype
@@ -13,13 +13,14 @@ import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from backend.models import AttachmentKind
+from backend.services.china_time import CHINA_TZ
 
 pillow_heif.register_heif_opener()
 
 SNIFF_BYTES = 8192
 THUMBNAIL_BOX = (480, 480)
 # EXIF times carry no zone unless OffsetTimeOriginal says so; our devices are in China.
-EXIF_DEFAULT_TZ = timezone(timedelta(hours=8))
+EXIF_DEFAULT_TZ = CHINA_TZ
 
 ALLOWED_TYPES: dict[str, frozenset[str]] = {
     AttachmentKind.PHOTO: frozenset({"image/jpeg", "image/png", "image/heic", "image/webp"}),
