@@ -41,7 +41,7 @@ typecheck: install-test
 	$(BIN)/mypy backend
 
 pytest: install-test
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadgroup
 
 test: lint typecheck pytest
 
