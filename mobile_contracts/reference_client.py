@@ -95,11 +95,20 @@ class HttpTransport:
         req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                return resp.status, json.loads(resp.read() or b"null")
+                return resp.status, _json_or_lost(resp.status, resp.read())
         except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
+            return exc.code, _json_or_lost(exc.code, exc.read())
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
             raise ResponseLost(str(exc)) from exc
+
+
+def _json_or_lost(status: int, raw: bytes) -> Any:
+    """A body that is not JSON (a load balancer's HTML 502, a proxy's error page) did not come from the
+    API: treat it as a lost response, so the outbox retries the same mutation ids."""
+    try:
+        return json.loads(raw or b"null")
+    except ValueError as exc:
+        raise ResponseLost(f"HTTP {status} with a non-JSON body") from exc
 
 
 class FlaskTransport:
