@@ -13,7 +13,15 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, forbidden, not_found
-from backend.models import PARTNER_ROLE, SYSTEM_ROLE, RepairRequest, Role, WorkOrder
+from backend.models import (
+    PARTNER_ROLE,
+    SYSTEM_ROLE,
+    DispatchNotification,
+    RepairRequest,
+    Role,
+    StockLocation,
+    WorkOrder,
+)
 
 STAFF = frozenset({Role.ADMIN, Role.DISPATCHER, Role.CUSTOMER_SERVICE, Role.QUALITY})
 ALL_STAFF = STAFF | {Role.WAREHOUSE, Role.FINANCE}
@@ -67,6 +75,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "dispatch.read": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "dispatch.assign": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "dispatch.rules": frozenset({Role.DISPATCHER, Role.ADMIN}),
+    # Not a caller's action: the roles a region's auto-assignment rule may name as its team lead.
+    "dispatch.lead_team": frozenset({Role.DISPATCHER, Role.ADMIN}),
     "route.read": frozenset({Role.TECHNICIAN, Role.DISPATCHER, Role.ADMIN}),
     "attachment.create": frozenset({Role.TECHNICIAN, Role.CUSTOMER} | STAFF),
     "attachment.read": frozenset({Role.TECHNICIAN, Role.CUSTOMER, PARTNER} | ALL_STAFF),
@@ -156,6 +166,52 @@ def get_visible_request(session: Session, principal: Principal, request_id: str)
     return row
 
 
+def get_visible_work_order_of(
+    session: Session, principal: Principal, work_order_id: str, *, what: str
+) -> WorkOrder:
+    """For a row hanging off a job (a quote, a bill): its job if visible, else `what` is not found."""
+    try:
+        return get_visible_work_order(session, principal, work_order_id)
+    except Problem:
+        raise not_found(what) from None
+
+
+def sees_internal_events(principal: Principal) -> bool:
+    """Staff and technicians read a job's whole history; customers and partners the visible lines."""
+    return principal.is_staff or principal.technician_id is not None
+
+
+def visible_stock_locations(principal: Principal) -> sa.ColumnElement[bool]:
+    """Staff see every location; a technician only their own van."""
+    if principal.is_staff:
+        return sa.true()
+    if principal.technician_id:
+        return StockLocation.technician_id == principal.technician_id
+    return sa.false()
+
+
+def get_visible_stock_location(session: Session, principal: Principal, location_id: str) -> StockLocation:
+    location = session.scalars(
+        sa.select(StockLocation).where(StockLocation.id == location_id, visible_stock_locations(principal))
+    ).one_or_none()
+    if location is None:
+        raise not_found("stock_location")
+    return location
+
+
+def visible_notifications(principal: Principal) -> sa.ColumnElement[bool]:
+    """A lead sees notices addressed to them and those addressed to every dispatcher."""
+    return sa.or_(
+        DispatchNotification.recipient_user_id.is_(None),
+        DispatchNotification.recipient_user_id == principal.user_id,
+    )
+
+
+def may_lead_team(role: str) -> bool:
+    """Whether a user of this role may be named a region's team lead (who hears about declines)."""
+    return role in PERMISSIONS["dispatch.lead_team"]
+
+
 def require_self_or_staff(principal: Principal, technician_id: str) -> None:
     """Technician-scoped resources (a van, a route): the technician themself or staff."""
     if principal.is_staff:
@@ -176,9 +232,15 @@ __all__ = [
     "authorize",
     "can",
     "get_visible_request",
+    "get_visible_stock_location",
     "get_visible_work_order",
+    "get_visible_work_order_of",
+    "may_lead_team",
     "owns_work_order",
     "require_self_or_staff",
+    "sees_internal_events",
+    "visible_notifications",
     "visible_requests",
+    "visible_stock_locations",
     "visible_work_orders",
 ]

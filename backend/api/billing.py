@@ -9,10 +9,10 @@ from flask.views import MethodView
 
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import Problem, not_found
+from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.models import Bill, Payment, PaymentMethod
-from backend.policy import get_visible_work_order
+from backend.policy import get_visible_work_order, get_visible_work_order_of
 from backend.services import billing as service
 
 blp = Blueprint("billing", __name__, description="Charges, settlement bills, payments and reconciliation.")
@@ -125,10 +125,7 @@ def _visible_bill(bill_id: str, action: str) -> Bill:
     bill = session.get(Bill, bill_id)
     if bill is None:
         raise not_found("bill")
-    try:
-        get_visible_work_order(session, principal, bill.work_order_id)
-    except Problem:
-        raise not_found("bill") from None
+    get_visible_work_order_of(session, principal, bill.work_order_id, what="bill")
     return bill
 
 

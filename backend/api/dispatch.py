@@ -29,7 +29,7 @@ from backend.models import (
     WorkOrder,
     utcnow,
 )
-from backend.policy import get_visible_work_order, require_self_or_staff
+from backend.policy import get_visible_work_order, may_lead_team, require_self_or_staff, visible_notifications
 from backend.services.china_time import china_today
 from backend.services.states import Status
 from backend.services.work_orders import assign_work_order
@@ -513,7 +513,7 @@ class RuleByRegion(MethodView):
         lead = data.get("team_lead_user_id")
         if lead is not None:
             user = session.get(User, lead)
-            if user is None or user.role not in ("dispatcher", "admin"):
+            if user is None or not may_lead_team(user.role):
                 raise Problem(
                     "dispatch.bad_team_lead",
                     "The team lead must be a dispatcher or an admin.",
@@ -549,14 +549,6 @@ class NotificationArgs(ma.Schema):
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(min=1, max=200))
 
 
-def _visible_notifications(principal: Any) -> sa.ColumnElement[bool]:
-    """A lead sees notices addressed to them and those addressed to every dispatcher."""
-    return sa.or_(
-        DispatchNotification.recipient_user_id.is_(None),
-        DispatchNotification.recipient_user_id == principal.user_id,
-    )
-
-
 @blp.route("/dispatch/notifications")
 class Notifications(MethodView):
     @blp.arguments(NotificationArgs, location="query")
@@ -565,7 +557,7 @@ class Notifications(MethodView):
     def get(self, args: dict[str, Any]) -> list[DispatchNotification]:
         """Declined, timed-out and unassignable orders for you (newest first)."""
         principal = require("dispatch.read")
-        stmt = sa.select(DispatchNotification).where(_visible_notifications(principal))
+        stmt = sa.select(DispatchNotification).where(visible_notifications(principal))
         if args["unread"]:
             stmt = stmt.where(DispatchNotification.read_at.is_(None))
         stmt = stmt.order_by(DispatchNotification.created_at.desc(), DispatchNotification.id).limit(
@@ -585,7 +577,7 @@ class NotificationRead(MethodView):
             db_session()
             .scalars(
                 sa.select(DispatchNotification).where(
-                    DispatchNotification.id == notification_id, _visible_notifications(principal)
+                    DispatchNotification.id == notification_id, visible_notifications(principal)
                 )
             )
             .one_or_none()

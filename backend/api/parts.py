@@ -29,7 +29,12 @@ from backend.models import (
     Technician,
     utcnow,
 )
-from backend.policy import Principal, require_self_or_staff
+from backend.policy import (
+    Principal,
+    get_visible_stock_location,
+    require_self_or_staff,
+    visible_stock_locations,
+)
 from backend.services import stock
 
 blp = Blueprint("parts", __name__, description="Parts catalog, stock locations and the stock ledger.")
@@ -269,14 +274,7 @@ def _part_by_sku(sku: str) -> Part:
 
 def _location(principal: Principal, location_id: str) -> StockLocation:
     """A location the caller may see: staff see all; a technician only their own van."""
-    location = db_session().get(StockLocation, location_id)
-    if location is None:
-        raise not_found("stock_location")
-    if not principal.is_staff and (
-        location.technician_id is None or location.technician_id != principal.technician_id
-    ):
-        raise not_found("stock_location")
-    return location
+    return get_visible_stock_location(db_session(), principal, location_id)
 
 
 def _balances(location: StockLocation) -> list[StockBalance]:
@@ -361,11 +359,11 @@ class Locations(MethodView):
     def get(self) -> list[StockLocation]:
         """Stock locations you may see: staff all; a technician their own van."""
         principal = require("stock.read")
-        stmt = sa.select(StockLocation).order_by(StockLocation.kind, StockLocation.code)
-        if not principal.is_staff:
-            stmt = stmt.where(StockLocation.technician_id == principal.technician_id)
-            if principal.technician_id is None:
-                return []
+        stmt = (
+            sa.select(StockLocation)
+            .where(visible_stock_locations(principal))
+            .order_by(StockLocation.kind, StockLocation.code)
+        )
         return list(db_session().scalars(stmt))
 
     @blp.arguments(LocationCreateSchema)

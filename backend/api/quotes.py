@@ -10,10 +10,10 @@ from flask.views import MethodView
 
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import Problem, not_found
+from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.models import BillingPolicy, Difficulty, LabourRate, Quote, TravelFee
-from backend.policy import get_visible_work_order
+from backend.policy import get_visible_work_order, get_visible_work_order_of
 from backend.services import pricing
 from backend.services import quotes as service
 
@@ -247,10 +247,7 @@ def _visible_quote(quote_id: str, action: str) -> Quote:
     quote = session.get(Quote, quote_id)
     if quote is None:
         raise not_found("quote")
-    try:
-        get_visible_work_order(session, principal, quote.work_order_id)
-    except Problem:
-        raise not_found("quote") from None
+    get_visible_work_order_of(session, principal, quote.work_order_id, what="quote")
     return service.refresh_expiry(quote)
 
 

@@ -14,7 +14,7 @@ from backend.api.security import API_KEY, BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.models import Priority, Technician, WorkOrder, WorkOrderEvent
-from backend.policy import get_visible_work_order, visible_work_orders
+from backend.policy import get_visible_work_order, sees_internal_events, visible_work_orders
 from backend.services import work_orders as service
 from backend.services.states import Status, allowed_targets
 
@@ -141,7 +141,7 @@ class WorkOrderEvents(MethodView):
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         stmt = sa.select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
-        if not principal.is_staff and principal.technician_id is None:
+        if not sees_internal_events(principal):
             stmt = stmt.where(WorkOrderEvent.customer_visible.is_(True))
         return list(session.scalars(stmt.order_by(WorkOrderEvent.seq)))
 
