@@ -7,9 +7,11 @@ are applied and flagged for the dispatcher. A job that was never theirs is not f
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from backend.errors import not_found
 from backend.models.sync import SyncChange
@@ -19,19 +21,50 @@ from backend.sync.registry import MutationContext
 from backend.sync.scope import scope_owner
 
 ASSIGNMENT_EVENTS = ("assigned", "reassigned")
+_LOCKED = "repairops.sync.locked_work_orders"
+
+
+def lock_work_orders(session: Session, work_order_ids: Iterable[str], technician_id: str | None) -> None:
+    """Row-lock, in id order and in one query, the technician's jobs among `work_order_ids` (a push
+    does it for the jobs its batch names): `work_order_for_field_fact` then finds them locked and
+    loaded instead of asking again per mutation. Held until the transaction ends."""
+    ids = sorted(set(work_order_ids))
+    if not ids or technician_id is None:
+        return
+    stmt = (
+        sa.select(WorkOrder)
+        .where(WorkOrder.id.in_(ids), WorkOrder.assignee_id == technician_id)
+        .order_by(WorkOrder.id)
+        .with_for_update()
+    )
+    _locked(session).update((order.id, order) for order in session.scalars(stmt))
+
+
+def _locked(session: Session) -> dict[str, WorkOrder]:
+    """Work orders row-locked by `lock_work_orders` in the session's current transaction (held here
+    too: the session's identity map alone would let them go)."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, {})
+    locked: dict[str, WorkOrder] = held[1]
+    return locked
 
 
 def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkOrder:
     """The job (row-locked), flagged when it is no longer in the pushing technician's scope."""
     technician_id = ctx.principal.technician_id
-    order = ctx.session.scalars(
-        sa.select(WorkOrder).where(WorkOrder.id == work_order_id).with_for_update()
-    ).one_or_none()
+    session = ctx.session
+    order = _locked(session).get(work_order_id)
+    if order is None or not sa.inspect(order).persistent:
+        order = session.scalars(
+            sa.select(WorkOrder).where(WorkOrder.id == work_order_id).with_for_update()
+        ).one_or_none()
     if order is None or technician_id is None:
         raise not_found("work_order")
     if scope_owner(order.assignee_id, order.status) == technician_id:
         return order
-    if order.assignee_id != technician_id and not was_assigned_to(ctx.session, order.id, technician_id):
+    if order.assignee_id != technician_id and not was_assigned_to(session, order.id, technician_id):
         raise not_found("work_order")
     reassigned = order.assignee_id != technician_id
     ctx.flag(

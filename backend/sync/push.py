@@ -1,29 +1,36 @@
 """`push_mutations`: apply a device's mutations exactly once, in order, each in its own savepoint.
 
 Exactly once: the mutation's device-generated id is the primary key of its `SyncMutation` record,
-inserted before the handler runs. A retry (lost response, restart) finds the record and gets the
-original result back as `duplicate`; a concurrent duplicate request blocks on the same key until the
-first commits, then does the same. The device row is locked for the batch, so one device's pushes
-apply one after another in the order sent.
+inserted (for the whole batch, in one statement) before any handler runs. A retry (lost response,
+restart) finds the record and gets the original result back as `duplicate`; a concurrent duplicate
+request blocks on the same key until the first commits, then does the same. The device row is locked
+for the batch, so one device's pushes apply one after another in the order sent. Each handler runs in
+its own savepoint; the records' outcomes and the flags are written together after the last one.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend.errors import Problem
+from backend.models.base import new_id, utcnow
 from backend.models.sync import SyncDevice, SyncFlag, SyncMutation
 from backend.policy import Principal
 from backend.sync.devices import device_for, mark_seen, record_error
+from backend.sync.field_facts import lock_work_orders
 from backend.sync.handlers import load_handlers
 from backend.sync.registry import MUTATIONS, MutationContext
 
@@ -32,6 +39,9 @@ APPLIED = "applied"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
+PENDING = "pending"
+_MUTATIONS: sa.Table = SyncMutation.__table__  # type: ignore[assignment]
+_FLAGS: sa.Table = SyncFlag.__table__  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +78,25 @@ def push_mutations(
     mark_seen(device, pushed=True)
     # A real transaction is open before the first SAVEPOINT (SQLite would otherwise commit on RELEASE).
     session.flush()
-    results = [_apply_once(session, principal, device, m) for m in mutations]
+    claimed = _claim(session, principal, device, mutations)
+    earlier = _recorded(session, {m.id for m in mutations} - claimed)
+    lock_work_orders(
+        session, _work_order_ids(m for m in mutations if m.id in claimed), principal.technician_id
+    )
+    results: list[dict[str, Any]] = []
+    outcomes: dict[str, dict[str, Any]] = {}  # this batch's applied ids (a repeated id is a duplicate)
+    flags: list[dict[str, Any]] = []
+    for m in mutations:
+        if m.id in outcomes or m.id not in claimed:
+            first = outcomes.get(m.id)
+            original = (principal.user_id, first) if first is not None else earlier[m.id]
+            results.append(_duplicate(original, principal, m.id))
+            continue
+        result, raised = _run(session, principal, device, m)
+        outcomes[m.id] = result
+        results.append(result)
+        flags.extend(_flag_row(device, principal, m.id, flag) for flag in raised)
+    _record_outcomes(session, outcomes, flags)
     failed = [r for r in results if r["status"] == REJECTED]
     if failed:
         problem = failed[-1]["problem"]
@@ -76,55 +104,93 @@ def push_mutations(
     return results
 
 
-def _apply_once(
-    session: Session, principal: Principal, device: SyncDevice, m: PushedMutation
-) -> dict[str, Any]:
-    existing = session.get(SyncMutation, m.id)
-    if existing is not None:
-        return _duplicate(existing, principal, m.id)
-    record = SyncMutation(
-        id=m.id,
-        device_id=device.id,
-        user_id=principal.user_id,
-        technician_id=principal.technician_id,
-        name=m.name[:64],
-        args=m.args,
-        base_version=m.base_version,
-        client_time=m.client_time,
-        status="pending",
-        result={},
+def _claim(
+    session: Session, principal: Principal, device: SyncDevice, mutations: list[PushedMutation]
+) -> set[str]:
+    """Insert the exactly-once record of every mutation not seen before, in one statement, before any
+    handler runs; returns the ids this request now owns. An id another request holds uncommitted
+    makes the insert wait for it, then count as taken (its result is read back as `duplicate`). Rows
+    go in id order, so two requests claiming overlapping ids lock them in the same order."""
+    rows = {
+        m.id: {
+            "id": m.id,
+            "device_id": device.id,
+            "user_id": principal.user_id,
+            "technician_id": principal.technician_id,
+            "name": m.name[:64],
+            "args": m.args,
+            "base_version": m.base_version,
+            "client_time": m.client_time,
+            "received_at": utcnow(),
+            "status": PENDING,
+            "result": {},
+        }
+        for m in reversed(mutations)  # a repeated id keeps its first occurrence
+    }
+    if not rows:
+        return set()
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(_MUTATIONS).on_conflict_do_nothing(index_elements=["id"]).returning(_MUTATIONS.c.id)
+    conn = session.connection()
+    return set(conn.execute(stmt, [rows[k] for k in sorted(rows)]).scalars())
+
+
+def _recorded(session: Session, ids: set[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Mutations recorded by earlier requests: id -> (user id, result)."""
+    if not ids:
+        return {}
+    stmt = sa.select(_MUTATIONS.c.id, _MUTATIONS.c.user_id, _MUTATIONS.c.result).where(
+        _MUTATIONS.c.id.in_(sorted(ids))
     )
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        # Another request holds (and has now committed) the same mutation id: report its result.
-        existing = session.get(SyncMutation, m.id, populate_existing=True)
-        if existing is None:
-            raise
-        return _duplicate(existing, principal, m.id)
-    result, flags = _run(session, principal, device, m)
-    record.status = result["status"]
-    record.result = result
-    for flag in flags:
-        session.add(
-            SyncFlag(
-                mutation_id=m.id,
-                device_id=device.id,
-                technician_id=principal.technician_id,
-                work_order_id=flag.work_order_id,
-                code=flag.code,
-                detail=flag.detail,
-                data=_jsonable(flag.data),
-            )
-        )
-    session.flush()
-    return result
+    found = {row.id: (row.user_id, row.result) for row in session.connection().execute(stmt)}
+    missing = ids - found.keys()
+    if missing:
+        raise RuntimeError(f"mutations neither claimed nor recorded: {sorted(missing)[:5]}")
+    return found
 
 
-def _duplicate(existing: SyncMutation, principal: Principal, mutation_id: str) -> dict[str, Any]:
-    if existing.user_id != principal.user_id:
+def _work_order_ids(mutations: Iterable[PushedMutation]) -> set[str]:
+    return {
+        job for m in mutations if isinstance(job := m.args.get("work_order_id"), str) and 0 < len(job) <= 36
+    }
+
+
+def _flag_row(device: SyncDevice, principal: Principal, mutation_id: str, flag: Any) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "mutation_id": mutation_id,
+        "device_id": device.id,
+        "technician_id": principal.technician_id,
+        "work_order_id": flag.work_order_id,
+        "code": flag.code,
+        "detail": flag.detail,
+        "data": _jsonable(flag.data),
+        "created_at": utcnow(),
+    }
+
+
+def _record_outcomes(
+    session: Session, outcomes: dict[str, dict[str, Any]], flags: list[dict[str, Any]]
+) -> None:
+    """Each applied record's status and result (what a retry gets back), and the batch's flags."""
+    if not outcomes:
+        return
+    conn = session.connection()
+    conn.execute(
+        _MUTATIONS.update()
+        .where(_MUTATIONS.c.id == sa.bindparam("mutation_id"))
+        .values(status=sa.bindparam("status"), result=sa.bindparam("result")),
+        [{"mutation_id": k, "status": r["status"], "result": r} for k, r in outcomes.items()],
+    )
+    if flags:
+        conn.execute(sa.insert(_FLAGS), flags)
+
+
+def _duplicate(
+    original: tuple[str | None, dict[str, Any]], principal: Principal, mutation_id: str
+) -> dict[str, Any]:
+    user_id, result = original
+    if user_id != principal.user_id:
         return _outcome(
             mutation_id,
             REJECTED,
@@ -134,7 +200,7 @@ def _duplicate(existing: SyncMutation, principal: Principal, mutation_id: str) -
                 status=409,
             ),
         )
-    return {"id": mutation_id, "status": DUPLICATE, "original": existing.result}
+    return {"id": mutation_id, "status": DUPLICATE, "original": result}
 
 
 def _run(
@@ -153,7 +219,7 @@ def _run(
         problem = Problem("mutation.forbidden", f"A {principal.role} may not push '{m.name}'.", status=403)
         return _outcome(m.id, REJECTED, problem=problem), []
     try:
-        args = spec.schema().load(m.args)
+        args = _schema(spec.schema).load(m.args)
     except ma.ValidationError as exc:
         problem = Problem(
             "mutation.invalid_args",
@@ -201,6 +267,17 @@ def _run(
         {"code": f.code, "detail": f.detail, "work_order_id": f.work_order_id} for f in ctx.flags
     ]
     return outcome, ctx.flags
+
+
+_SCHEMAS: dict[type[ma.Schema], ma.Schema] = {}
+
+
+def _schema(cls: type[ma.Schema]) -> ma.Schema:
+    """One instance per argument schema: building a marshmallow schema costs more than a load."""
+    schema = _SCHEMAS.get(cls)
+    if schema is None:
+        schema = _SCHEMAS[cls] = cls()
+    return schema
 
 
 def _outcome(

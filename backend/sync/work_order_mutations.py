@@ -6,6 +6,8 @@ from typing import Any
 
 import marshmallow as ma
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.util import identity_key
 
 from backend.api.schemas import StrictSchema
 from backend.errors import Problem, conflict
@@ -87,10 +89,8 @@ def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     session = ctx.session
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    if session.get(WorkOrderEvent, args["id"]) is not None:
-        raise Problem(
-            "work_order_event.id_taken", "An event with this id exists; generate a new id.", status=422
-        )
+    if identity_key(WorkOrderEvent, args["id"]) in session.identity_map:
+        raise _event_id_taken()
     last = session.scalar(
         sa.select(sa.func.max(WorkOrderEvent.seq)).where(WorkOrderEvent.work_order_id == order.id)
     )
@@ -110,5 +110,16 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         created_at=utcnow(),
     )
     session.add(event)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # The id is the only key the insert can collide on (the job is locked and exists): an event
+        # written earlier or by a transaction that committed meanwhile.
+        raise _event_id_taken() from None
     return {"work_order_events": [{"id": event.id, "seq": event.seq}]}
+
+
+def _event_id_taken() -> Problem:
+    return Problem(
+        "work_order_event.id_taken", "An event with this id exists; generate a new id.", status=422
+    )
