@@ -28,6 +28,12 @@ def basis_points_of(amount_fen: int, bp: int) -> int:
     return (amount_fen * bp + BASIS_POINTS // 2) // BASIS_POINTS
 
 
+def yuan_text(fen: int) -> str:
+    """An amount for people to read, in yuan with two decimals ("-12.05"), by integer arithmetic."""
+    sign = "-" if fen < 0 else ""
+    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d}"
+
+
 def line_amount(quantity: int, unit_price_fen: int, *, covered: bool = False) -> int:
     """What the customer pays for one line (rule 2)."""
     return 0 if covered else quantity * unit_price_fen

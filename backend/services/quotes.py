@@ -38,7 +38,7 @@ from backend.policy import Principal
 from backend.services import pricing
 from backend.services.billing import contract_discount_bp
 from backend.services.canonical import canonical_hash
-from backend.services.money import ChargeLine, line_amount, total_charges
+from backend.services.money import ChargeLine, line_amount, total_charges, yuan_text
 from backend.services.states import Status
 from backend.services.work_orders import (
     add_event,
@@ -170,7 +170,7 @@ def create_quote(
         order,
         kind="quote.proposed",
         actor=actor,
-        message=f"报价 {quote.number}: ¥{quote.total_fen / 100:.2f}",
+        message=f"报价 {quote.number}: ¥{yuan_text(quote.total_fen)}",
         data={"quote_id": quote.id, "total_fen": quote.total_fen, "finding": finding},
     )
     return quote
@@ -335,8 +335,8 @@ def require_consent_for_part(
     if int(used or 0) + quantity > int(approved or 0):
         raise conflict(
             CONSENT_REQUIRED,
-            f"{part.name} ({part.sku}) costs ¥{part.unit_price_fen / 100:.2f}, at or above the "
-            f"¥{threshold / 100:.2f} threshold: the customer must approve a quote for it first.",
+            f"{part.name} ({part.sku}) costs ¥{yuan_text(part.unit_price_fen)}, at or above the "
+            f"¥{yuan_text(threshold)} threshold: the customer must approve a quote for it first.",
             sku=part.sku,
             approved_quantity=int(approved or 0),
             used_quantity=int(used or 0),

@@ -23,6 +23,7 @@ from backend.models import Acceptance, Customer, Product, ServiceRecord, WorkOrd
 from backend.services.billing import JobCharges, PartUse
 from backend.services.china_time import CHINA_TZ
 from backend.services.cjk_font import cjk_font
+from backend.services.money import yuan_text
 from backend.services.states import CUSTOMER_LABELS, Status
 
 # Font of the first pass, which only collects the text the report prints (always registered).
@@ -50,8 +51,7 @@ class ReportInput:
 
 
 def yuan(fen: int) -> str:
-    sign = "-" if fen < 0 else ""
-    return f"{sign}{abs(fen) // 100}.{abs(fen) % 100:02d} 元"
+    return f"{yuan_text(fen)} 元"
 
 
 def masked_phone(phone: str) -> str:
