@@ -43,7 +43,9 @@ class Settings:
     # Empty: boto3's default credential chain (environment, instance profile).
     s3_access_key_id: str = field(default_factory=lambda: _env("S3_ACCESS_KEY_ID", ""))
     s3_secret_access_key: str = field(default_factory=lambda: _env("S3_SECRET_ACCESS_KEY", ""))
-    storage_ticket_ttl_seconds: int = field(default_factory=lambda: _env_int("STORAGE_TICKET_TTL_SECONDS", 3600))
+    storage_ticket_ttl_seconds: int = field(
+        default_factory=lambda: _env_int("STORAGE_TICKET_TTL_SECONDS", 3600)
+    )
     storage_download_ttl_seconds: int = field(
         default_factory=lambda: _env_int("STORAGE_DOWNLOAD_TTL_SECONDS", 300)
     )
