@@ -8,7 +8,7 @@ from types import ModuleType
 MODULES: tuple[str, ...] = (
     "backend.sync.work_order_mutations",
     "backend.services.parts_mutations",
-    "backend.api.onsite_mutations",
+    "backend.services.onsite_mutations",
     "backend.geo.mutations",
     "backend.storage.mutations",
 )
