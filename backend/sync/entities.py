@@ -111,30 +111,41 @@ def row_hash(row_id: str, version: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{row_id}:{version}".encode()).digest()[:8], "big")
 
 
-_CACHE: dict[int, dict[str, SyncedEntity]] = {}
+_CACHE: dict[str, dict[str, SyncedEntity]] = {}
+_BY_MODEL: dict[type[Any], SyncedEntity | None] = {}
+
+
+@sa.event.listens_for(sa.orm.Mapper, "after_mapper_constructed")
+def _forget(*_: Any) -> None:
+    """A model mapped later (a module imported late) may sync too: describe the entities again."""
+    _CACHE.clear()
+    _BY_MODEL.clear()
 
 
 def synced_entities() -> dict[str, SyncedEntity]:
     """Entity name -> description, in a stable order (work orders first, then by name)."""
-    mappers = list(Base.registry.mappers)
-    key = len(mappers)
-    if key not in _CACHE:
+    entities = _CACHE.get("all")
+    if entities is None:
+        mappers = list(Base.registry.mappers)
         found = [_describe(m.class_, m) for m in mappers if getattr(m.class_, "__sync__", None) is not None]
         names = [e.name for e in found]
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise RuntimeError(f"sync entity names declared twice: {sorted(duplicates)}")
         found.sort(key=lambda e: (not e.is_root, e.name))
-        _CACHE.clear()
-        _CACHE[key] = {e.name: e for e in found}
-    return _CACHE[key]
+        entities = _CACHE["all"] = {e.name: e for e in found}
+    return entities
 
 
 def entity_for(model: type[Any]) -> SyncedEntity | None:
+    try:
+        return _BY_MODEL[model]
+    except KeyError:
+        pass
     spec = getattr(model, "__sync__", None)
-    if spec is None:
-        return None
-    return synced_entities().get(spec.entity)
+    entity = None if spec is None else synced_entities().get(spec.entity)
+    _BY_MODEL[model] = entity
+    return entity
 
 
 def _describe(model: type[Any], mapper: Any) -> SyncedEntity:

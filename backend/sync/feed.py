@@ -32,6 +32,9 @@ UPSERT = "upsert"
 DELETE = "delete"
 _TABLE: sa.Table = SyncChange.__table__  # type: ignore[assignment]
 _PG_TXID = sa.cast(sa.cast(sa.func.pg_current_xact_id(), sa.Text), sa.BigInteger)
+# Built once: the statement cache then finds their compiled form without rebuilding a cache key tree.
+_INSERT = sa.insert(_TABLE)
+_INSERT_PG = sa.insert(_TABLE).values(txid=_PG_TXID)
 
 
 class ChangeRecorder:
@@ -69,13 +72,12 @@ class ChangeRecorder:
     def write(self) -> None:
         if not self.rows:
             return
-        stmt = sa.insert(_TABLE)
         if self.conn.dialect.name == "postgresql":
-            stmt = stmt.values(txid=_PG_TXID)
+            self.conn.execute(_INSERT_PG, self.rows)
         else:
             for row in self.rows:
                 row["txid"] = 0
-        self.conn.execute(stmt, self.rows)
+            self.conn.execute(_INSERT, self.rows)
         self.rows = []
 
     # -- scope moves -------------------------------------------------------------------------------

@@ -20,6 +20,10 @@ from backend.sync.field_facts import server_state, work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
 
 ID = ma.validate.Length(min=1, max=36)
+_EVENTS: sa.Table = WorkOrderEvent.__table__  # type: ignore[assignment]
+_LAST_SEQ = sa.select(sa.func.max(_EVENTS.c.seq)).where(
+    _EVENTS.c.work_order_id == sa.bindparam("work_order_id")
+)
 STATUSES = [s.value for s in Status]
 
 
@@ -91,9 +95,8 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     if identity_key(WorkOrderEvent, args["id"]) in session.identity_map:
         raise _event_id_taken()
-    last = session.scalar(
-        sa.select(sa.func.max(WorkOrderEvent.seq)).where(WorkOrderEvent.work_order_id == order.id)
-    )
+    session.flush()  # what autoflush would do; then a plain Core query (no ORM compile per note)
+    last = session.connection().scalar(_LAST_SEQ, {"work_order_id": order.id})
     # A note is history, not a change to the job: the order's version stays, so the device's
     # base_version for its next move still matches.
     event = WorkOrderEvent(
