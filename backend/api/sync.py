@@ -163,7 +163,7 @@ class Push(MethodView):
     @blp.arguments(PushSchema)
     @blp.response(200, PushResultSchema)
     @blp.doc(security=BEARER)
-    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+    def post(self, data: dict[str, Any]) -> Response:
         """Send queued mutations, oldest first (at most 500). Each is applied exactly once; retrying
         a push whose response was lost is always safe (results say `duplicate` with the original)."""
         principal = require("sync.push")
@@ -185,7 +185,9 @@ class Push(MethodView):
             protocol=g.sync_protocol,
             app_version=data.get("app_version"),
         )
-        return {"server_time": utcnow(), "protocol": g.sync_protocol, "results": results}
+        body = {"server_time": utcnow().isoformat(), "protocol": g.sync_protocol, "results": results}
+        # Results are JSON already (what PushResultSchema documents): encoded directly, like a pull page.
+        return Response(json.dumps(body), status=200, mimetype="application/json")
 
 
 class MutationInfoSchema(ma.Schema):
