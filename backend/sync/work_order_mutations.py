@@ -16,13 +16,32 @@ from backend.models.work_orders import WorkOrderEvent
 from backend.policy import get_visible_work_order
 from backend.services.states import Status
 from backend.services.work_orders import transition_work_order
+from backend.sync.feed import RecordedInsert
 from backend.sync.field_facts import server_state, work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
 
 ID = ma.validate.Length(min=1, max=36)
 _EVENTS: sa.Table = WorkOrderEvent.__table__  # type: ignore[assignment]
-_LAST_SEQ = sa.select(sa.func.max(_EVENTS.c.seq)).where(
-    _EVENTS.c.work_order_id == sa.bindparam("work_order_id")
+_INSERT_NOTE = RecordedInsert(
+    WorkOrderEvent,
+    columns=(
+        "id",
+        "work_order_id",
+        "kind",
+        "actor_user_id",
+        "actor_role",
+        "message",
+        "data",
+        "customer_visible",
+        "device_time",
+        "created_at",
+    ),
+    expressions={
+        "seq": sa.select(sa.func.coalesce(sa.func.max(_EVENTS.c.seq), 0) + 1)
+        .where(_EVENTS.c.work_order_id == sa.bindparam("job"))
+        .scalar_subquery()
+    },
+    returning=("seq",),
 )
 STATUSES = [s.value for s in Status]
 
@@ -95,31 +114,32 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     if identity_key(WorkOrderEvent, args["id"]) in session.identity_map:
         raise _event_id_taken()
-    session.flush()  # what autoflush would do; then a plain Core query (no ORM compile per note)
-    last = session.connection().scalar(_LAST_SEQ, {"work_order_id": order.id})
+    session.flush()  # what autoflush would do (the insert below is plain Core)
     # A note is history, not a change to the job: the order's version stays, so the device's
-    # base_version for its next move still matches.
-    event = WorkOrderEvent(
-        id=args["id"],
-        work_order_id=order.id,
-        seq=(last or 0) + 1,
-        kind="note",
-        actor_user_id=ctx.principal.user_id,
-        actor_role=ctx.principal.role,
-        message=args["text"],
-        data={"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
-        customer_visible=False,
-        device_time=ctx.client_time,
-        created_at=utcnow(),
-    )
-    session.add(event)
+    # base_version for its next move still matches. Its seq follows the job's last one (read in the
+    # same statement) and its feed row is written with it.
     try:
-        session.flush()
+        (seq,) = _INSERT_NOTE.execute(
+            session.connection(),
+            {
+                "id": args["id"],
+                "work_order_id": order.id,
+                "job": order.id,
+                "kind": "note",
+                "actor_user_id": ctx.principal.user_id,
+                "actor_role": ctx.principal.role,
+                "message": args["text"],
+                "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
+                "customer_visible": False,
+                "device_time": ctx.client_time,
+                "created_at": utcnow(),
+            },
+        )
     except IntegrityError:
         # The id is the only key the insert can collide on (the job is locked and exists): an event
         # written earlier or by a transaction that committed meanwhile.
         raise _event_id_taken() from None
-    return {"work_order_events": [{"id": event.id, "seq": event.seq}]}
+    return {"work_order_events": [{"id": args["id"], "seq": seq}]}
 
 
 def _event_id_taken() -> Problem:
