@@ -7,6 +7,7 @@ convergence checksum uses.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -35,6 +36,7 @@ class SyncedEntity:
     version: sa.ColumnElement[Any] | None
     keys: tuple[str, ...] = ()
     convert: tuple[str, ...] = ()  # columns whose values are not JSON as they come (dates, decimals)
+    _version_at: int = -1  # `version_index`, computed once by `_describe`
 
     @property
     def scope(self) -> Scope:
@@ -61,8 +63,22 @@ class SyncedEntity:
         return str(self.via.key)
 
     def selectable(self) -> list[sa.ColumnElement[Any]]:
-        """The columns a device receives, then the row's version."""
-        return [col for _, col in self.columns] + [self.version if self.version is not None else sa.null()]
+        """The columns a device receives, then the row's version unless it is one of them (rows without
+        a version column end with NULL: `content_version` hashes that row)."""
+        cols = [col for _, col in self.columns]
+        if self.version is None:
+            return [*cols, sa.null()]
+        if any(col is self.version for col in cols):
+            return cols
+        return [*cols, self.version]
+
+    @property
+    def version_index(self) -> int:
+        """Position of the row's version in `selectable()`."""
+        for i, (_, col) in enumerate(self.columns):
+            if col is self.version:
+                return i
+        return len(self.columns)
 
     @property
     def pk_index(self) -> int:
@@ -79,7 +95,9 @@ class SyncedEntity:
             value = out[key]
             if value is not None:
                 out[key] = jsonable(value)
-        out["sync_version"] = version_number(row[-1]) if self.version is not None else content_version(row)
+        out["sync_version"] = (
+            version_number(row[self._version_at]) if self.version is not None else content_version(row)
+        )
         return out
 
 
@@ -161,7 +179,7 @@ def _describe(model: type[Any], mapper: Any) -> SyncedEntity:
         raise RuntimeError(f"{model.__name__}.__sync__ names unknown fields: {unknown}")
     if pk.key not in keys:
         keys = (pk.key, *keys)
-    return SyncedEntity(
+    entity = SyncedEntity(
         name=spec.entity,
         model=model,
         spec=spec,
@@ -174,6 +192,7 @@ def _describe(model: type[Any], mapper: Any) -> SyncedEntity:
         via=_via(model, spec, table),
         version=_version_column(model, spec, by_key),
     )
+    return dataclasses.replace(entity, _version_at=entity.version_index)
 
 
 def _needs_conversion(column: Any) -> bool:

@@ -28,7 +28,13 @@ from backend.models.sync import SyncChange, SyncDeployment
 from backend.policy import Principal
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
 from backend.sync.devices import device_for, mark_seen
-from backend.sync.entities import CHECKSUM_MODULUS, SyncedEntity, row_hash, synced_entities
+from backend.sync.entities import (
+    CHECKSUM_MODULUS,
+    SyncedEntity,
+    row_hash,
+    synced_entities,
+    version_number,
+)
 from backend.sync.scope import TechnicianScope, load_scope
 from backend.sync.spec import Scope
 
@@ -256,27 +262,36 @@ class Puller:
 
     def checksums(self) -> dict[str, dict[str, Any]]:
         """Per entity: the count and the order-independent checksum of the device's scope."""
-        out: dict[str, dict[str, Any]] = {}
-        for entity in self.entities.values():
-            count = 0
-            total = 0
-            for row_id, version in self._versions(entity):
-                count += 1
-                total = (total + row_hash(row_id, version)) % CHECKSUM_MODULUS
-            out[entity.name] = {"count": count, "checksum": f"{total:016x}"}
-        return out
+        totals = {name: [0, 0] for name in self.entities}
+        for name, row_id, version in self._versions():
+            total = totals[name]
+            total[0] += 1
+            total[1] = (total[1] + row_hash(row_id, version)) % CHECKSUM_MODULUS
+        return {
+            name: {"count": count, "checksum": f"{total:016x}"} for name, (count, total) in totals.items()
+        }
 
-    def _versions(self, entity: SyncedEntity) -> Iterator[tuple[str, int]]:
-        predicate = self.scope.predicate(entity)
-        if entity.version is None:
-            stmt = sa.select(*entity.selectable()).where(predicate)
-            for row in self.conn.execute(stmt.execution_options(yield_per=1000)):
-                data = entity.serialize(row)
-                yield str(data[entity.pk_key]), data["sync_version"]
-            return
-        stmt = sa.select(entity.pk, entity.version).where(predicate)
-        for row_id, version in self.conn.execute(stmt.execution_options(yield_per=1000)):
-            yield str(row_id), entity.serialize_version(version)
+    def _versions(self) -> Iterator[tuple[str, str, int]]:
+        """(entity, row id, version) of every row in scope: entities whose version columns share a type
+        in one UNION ALL (one round trip instead of one per entity); rows without a version column
+        read whole (their version is a hash of the row)."""
+        by_type: dict[type[Any], list[tuple[SyncedEntity, sa.ColumnElement[Any]]]] = {}
+        for entity in self.entities.values():
+            if entity.version is None:
+                stmt = sa.select(*entity.selectable()).where(self.scope.predicate(entity))
+                for row in self.conn.execute(stmt.execution_options(yield_per=1000)):
+                    data = entity.serialize(row)
+                    yield entity.name, str(data[entity.pk_key]), data["sync_version"]
+            else:
+                by_type.setdefault(type(entity.version.type), []).append((entity, entity.version))
+        for group in by_type.values():
+            selects = [
+                sa.select(sa.literal(e.name, sa.String), e.pk, version).where(self.scope.predicate(e))
+                for e, version in group
+            ]
+            union = sa.union_all(*selects) if len(selects) > 1 else selects[0]
+            for name, row_id, version in self.conn.execute(union.execution_options(yield_per=1000)):
+                yield name, str(row_id), version_number(version)
 
 
 @contextmanager
