@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+import orjson
 import sqlalchemy as sa
-from flask import Response, current_app, g, json, request
+from flask import Response, current_app, g, request
 from flask.views import MethodView
 
 from backend.api.schemas import AwareDateTime, StrictSchema
@@ -113,7 +114,13 @@ class Pull(MethodView):
             horizon_wait_seconds=float(current_app.config.get("SYNC_HORIZON_WAIT_SECONDS", 2.0)),
         )
         # Encoded directly: a page of up to 2,000 rows does not go through marshmallow.
-        return Response(json.dumps(body), status=200, mimetype="application/json")
+        return _json_response(body)
+
+
+def _json_response(body: dict[str, Any]) -> Response:
+    """A sync body (JSON values only) encoded with orjson: several times faster than the json module
+    on a 2,000-row page, same document."""
+    return Response(orjson.dumps(body, default=str), status=200, mimetype="application/json")
 
 
 # -- push ------------------------------------------------------------------------------------------
@@ -187,7 +194,7 @@ class Push(MethodView):
         )
         body = {"server_time": utcnow().isoformat(), "protocol": g.sync_protocol, "results": results}
         # Results are JSON already (what PushResultSchema documents): encoded directly, like a pull page.
-        return Response(json.dumps(body), status=200, mimetype="application/json")
+        return _json_response(body)
 
 
 class MutationInfoSchema(ma.Schema):
