@@ -16,7 +16,10 @@ class Customer(IdMixin, TimestampMixin, Base):
     __tablename__ = "customers"
     # A technician sees only what they need to reach the customer, and only while a job of theirs does.
     __sync__ = SyncSpec(
-        entity="customers", scope=Scope.REFERENCED, fields=("id", "name", "phone", "updated_at")
+        entity="customers",
+        scope=Scope.REFERENCED,
+        # A technician sees whom to call and, for pricing a quote offline, the contract discount.
+        fields=("id", "name", "phone", "is_contract", "contract_discount_bp", "updated_at"),
     )
 
     user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"), unique=True)

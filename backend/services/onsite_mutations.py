@@ -294,7 +294,7 @@ def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@mutation("safety.submit_checklist", ChecklistArgs, description="Submit the safety checklist for a hazard.")
+@mutation("checklist.submit", ChecklistArgs, description="Submit the safety checklist for a hazard.")
 def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = field_fact_order(ctx, args["work_order_id"])
     submission = onsite.submit_checklist(session=ctx.session, order=order, actor=ctx.principal, args=args)
@@ -339,7 +339,7 @@ def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]
 
 
 @mutation(
-    "service_record.save", ServiceRecordArgs, description="Write the job's service record (latest wins)."
+    "service_record.update", ServiceRecordArgs, description="Write the job's service record (latest wins)."
 )
 def save_service_record(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = field_fact_order(ctx, args["work_order_id"])

@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.util import identity_key
 
-from backend.api.schemas import StrictSchema
 from backend.errors import Problem, conflict
 from backend.models.base import utcnow
 from backend.models.work_orders import WorkOrderEvent
@@ -19,6 +18,7 @@ from backend.services.work_orders import transition_work_order
 from backend.sync.feed import RecordedInsert
 from backend.sync.field_facts import server_state, work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
+from backend.validation import StrictSchema
 
 ID = ma.validate.Length(min=1, max=36)
 _EVENTS: sa.Table = WorkOrderEvent.__table__  # type: ignore[assignment]

@@ -47,7 +47,7 @@ def _completed_job(db, push, job, technician, **kwargs):
     order = job(status="in_repair", **kwargs)
     out = push(
         technician,
-        "service_record.save",
+        "service_record.update",
         {
             "work_order_id": order.id,
             "cause": "启动电容老化，压缩机无法启动",

@@ -39,7 +39,7 @@ def test_hazardous_job_cannot_start_repair_without_its_checklist(client, db, aut
 
     out = push(
         technician,
-        "safety.submit_checklist",
+        "checklist.submit",
         {"id": "chk-1", "work_order_id": order.id, "hazard": "electrical", "answers": ELECTRICAL_OK},
     )
     assert out.status == "applied" and out.result["checklist_submission"]["passed"] is True
@@ -61,7 +61,7 @@ def test_checklist_is_refused_for_a_technician_whose_electrician_certificate_exp
     db.commit()
     out = push(
         tech,
-        "safety.submit_checklist",
+        "checklist.submit",
         {"id": "chk-2", "work_order_id": order.id, "hazard": "electrical", "answers": ELECTRICAL_OK},
     )
     assert out.status == "rejected"
@@ -79,7 +79,7 @@ def test_certificate_valid_today_but_expired_on_the_appointment_day_is_refused(d
     db.commit()
     out = push(
         tech,
-        "safety.submit_checklist",
+        "checklist.submit",
         {"id": "chk-3", "work_order_id": order.id, "hazard": "electrical", "answers": ELECTRICAL_OK},
     )
     assert out.problem is not None and out.problem.code == "safety.certificate_invalid"
@@ -91,7 +91,7 @@ def test_checklist_missing_a_required_item_is_kept_flagged_and_does_not_open_rep
     order = job(status="on_site", hazards=["height"])
     out = push(
         technician,
-        "safety.submit_checklist",
+        "checklist.submit",
         {
             "id": "chk-4",
             "work_order_id": order.id,
@@ -110,7 +110,7 @@ def test_checklist_naming_unknown_items_is_rejected(db, push, job, technician):
     order = job(status="on_site", hazards=["gas"])
     out = push(
         technician,
-        "safety.submit_checklist",
+        "checklist.submit",
         {"id": "chk-5", "work_order_id": order.id, "hazard": "gas", "answers": {"vibes": True}},
     )
     assert out.problem.code == "safety.unknown_items"

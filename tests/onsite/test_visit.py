@@ -171,7 +171,7 @@ def test_service_record_touching_device_data_without_consent_is_kept_and_flagged
         "function_tests": [{"name": "开机自检", "passed": True}],
         "touched_customer_data": True,
     }
-    out = push(technician, "service_record.save", record)
+    out = push(technician, "service_record.update", record)
     assert out.status == "applied"
     assert out.flag_codes == ["privacy.no_data_consent"]
 
@@ -190,7 +190,7 @@ def test_service_record_touching_device_data_without_consent_is_kept_and_flagged
         },
     )
     assert consent.status == "applied"
-    again = push(technician, "service_record.save", record)
+    again = push(technician, "service_record.update", record)
     assert again.status == "applied" and again.flags == []
     stored = db.query(ServiceRecord).filter_by(work_order_id=order.id).one()
     assert stored.revision == 2
@@ -202,7 +202,7 @@ def test_work_on_a_new_finding_needs_the_customers_consent(push, db, job, techni
     order = job(status="in_repair")
     base = {"work_order_id": order.id, "cause": "电容老化", "method": "更换电容", "items_done": ["更换电容"]}
     finding = {"description": "室外机支架锈蚀，已加固", "worked_on": True}
-    out = push(technician, "service_record.save", {**base, "findings": [finding]})
+    out = push(technician, "service_record.update", {**base, "findings": [finding]})
     assert out.flag_codes == ["consent.missing_for_finding"]
     push(
         technician,
@@ -218,7 +218,7 @@ def test_work_on_a_new_finding_needs_the_customers_consent(push, db, job, techni
         },
     )
     out = push(
-        technician, "service_record.save", {**base, "findings": [{**finding, "consent_id": "consent-2"}]}
+        technician, "service_record.update", {**base, "findings": [{**finding, "consent_id": "consent-2"}]}
     )
     assert out.flags == []
 
