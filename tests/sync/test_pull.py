@@ -22,7 +22,16 @@ def test_first_sync_brings_the_technicians_jobs_whole_and_nobody_elses(db, devic
     assert set(phone.replica["products"]) == {mine.product_id}
     assert others.customer_id not in phone.replica.get("customers", {})
     customer = phone.replica["customers"][mine.customer_id]
-    assert set(customer) == {"id", "name", "phone", "updated_at", "sync_version"}
+    # Whom to call and the contract discount for offline pricing; never email, account or addresses book.
+    assert set(customer) == {
+        "id",
+        "name",
+        "phone",
+        "is_contract",
+        "contract_discount_bp",
+        "updated_at",
+        "sync_version",
+    }
     assert phone.replica["work_orders"][mine.id]["status"] == "assigned"
     assert phone.resyncs == []
 
