@@ -1,9 +1,10 @@
 """Device mutations of the visit: appointment, check-in/out, safety, consents, service record and the
 acceptance signature, pushed through `POST /sync/push`: validate (schemas), find the job (it is, or
-was, the technician's), call the domain service (`backend.services.onsite`, `.acceptance`).
+was, the technician's: `backend.sync.field_facts.work_order_for_field_fact`), call the domain service
+(`backend.services.onsite`, `.acceptance`).
 
-Field facts (check-ins, checklists, consents, records, signatures) are kept even when the job was
-reassigned or changed meanwhile, and flagged for the dispatcher.
+Field facts (appointments, check-ins, checklists, consents, records, signatures) are kept even when
+the job was reassigned, closed or cancelled meanwhile, and flagged for the dispatcher.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 
-from backend.errors import not_found
 from backend.models import (
     AcceptanceOutcome,
     AcceptanceStatus,
@@ -21,11 +20,11 @@ from backend.models import (
     Hazard,
     SignerRole,
     WorkOrder,
-    WorkOrderEvent,
 )
 from backend.running_app import acceptance_seal_key
 from backend.services import acceptance as acceptance_service
 from backend.services import onsite
+from backend.sync.field_facts import work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
 from backend.validation import AwareDateTime, StrictSchema, lat_lng_together, latitude, longitude
 
@@ -216,32 +215,6 @@ class AcceptanceArgs(StrictSchema):
             raise ma.ValidationError("A list of strokes.", field_name="strokes")
 
 
-def field_fact_order(ctx: MutationContext, work_order_id: str) -> WorkOrder:
-    """The job a field fact is about: the technician's, or one they had before (then flagged)."""
-    technician_id = ctx.principal.technician_id
-    order = ctx.session.get(WorkOrder, work_order_id, with_for_update=True)
-    if order is None or technician_id is None:
-        raise not_found("work_order")
-    if order.assignee_id == technician_id:
-        return order
-    handed_over = ctx.session.scalars(
-        sa.select(WorkOrderEvent.data).where(
-            WorkOrderEvent.work_order_id == order.id, WorkOrderEvent.kind.in_(["assigned", "reassigned"])
-        )
-    )
-    if not any(
-        technician_id in (d.get("technician_id"), d.get("previous_technician_id")) for d in handed_over
-    ):
-        raise not_found("work_order")
-    ctx.flag(
-        "work_order.not_assigned_to_you",
-        "A field fact arrived from a technician the job is no longer assigned to.",
-        work_order_id=order.id,
-        technician_id=technician_id,
-    )
-    return order
-
-
 def _version(order: WorkOrder) -> dict[str, Any]:
     return {"id": order.id, "version": order.version, "status": order.status}
 
@@ -252,7 +225,7 @@ def _version(order: WorkOrder) -> dict[str, Any]:
     description="Record the time window agreed with the customer.",
 )
 def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     confirmation = onsite.confirm_appointment(
         session=ctx.session, order=order, actor=ctx.principal, args=args
     )
@@ -261,7 +234,7 @@ def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str,
 
 @mutation("visit.check_in", CheckInArgs, description="Check in at the job address with GPS (WGS-84).")
 def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     visit = onsite.check_in(session=ctx.session, order=order, actor=ctx.principal, args=args)
     if visit.far_from_job:
         ctx.flag(
@@ -283,7 +256,7 @@ def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 
 @mutation("visit.check_out", CheckOutArgs, description="Check out when leaving the job.")
 def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     visit = onsite.get_visit(ctx.session, args["visit_id"], order)
     onsite.check_out(session=ctx.session, visit=visit, order=order, actor=ctx.principal, args=args)
     return {
@@ -296,7 +269,7 @@ def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 
 @mutation("checklist.submit", ChecklistArgs, description="Submit the safety checklist for a hazard.")
 def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     submission = onsite.submit_checklist(session=ctx.session, order=order, actor=ctx.principal, args=args)
     if not submission.passed:
         ctx.flag(
@@ -318,7 +291,7 @@ def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, An
     "safety.stop_work", StopWorkArgs, description="Stop work for a major hazard; alerts the dispatcher."
 )
 def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     report = onsite.report_stop_work(session=ctx.session, order=order, actor=ctx.principal, args=args)
     ctx.flag(
         "safety.stop_work",
@@ -333,7 +306,7 @@ def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     "consent.record", ConsentArgs, description="Record the customer's consent (device data, new finding)."
 )
 def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     consent = onsite.record_consent(session=ctx.session, order=order, actor=ctx.principal, args=args)
     return {"consent": {"id": consent.id, "granted": consent.granted}}
 
@@ -342,7 +315,7 @@ def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]
     "service_record.update", ServiceRecordArgs, description="Write the job's service record (latest wins)."
 )
 def save_service_record(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     record, check = onsite.save_service_record(
         session=ctx.session, order=order, actor=ctx.principal, args=args
     )
@@ -368,7 +341,7 @@ def save_service_record(ctx: MutationContext, args: dict[str, Any]) -> dict[str,
     description="The customer's (or technician's, witness's, guardian's) signature on the job's summary.",
 )
 def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    order = field_fact_order(ctx, args["work_order_id"])
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     recorded = acceptance_service.record_acceptance(
         session=ctx.session,
         order=order,

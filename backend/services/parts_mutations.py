@@ -1,9 +1,10 @@
 """Device mutations for parts and quotes: `parts.consume`, `parts.return`, `quote.propose`, `quote.consent`.
 
-Parts used and consents given are field facts: they are applied even when the job was reassigned
-meanwhile (and flagged), and consumption is never refused for lack of van stock (flagged as a stock
-discrepancy). Missing consent is a conflict (`quote.consent_required`): the device asks the customer
-and pushes the consent, then the consumption again.
+Parts used, quotes and consents given are field facts: they are applied even when the job was
+reassigned, closed or cancelled meanwhile (and flagged, `backend.sync.field_facts`), and consumption
+is never refused for lack of van stock (flagged as a stock discrepancy). Missing consent is a
+conflict (`quote.consent_required`): the device asks the customer and pushes the consent, then the
+consumption again.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 
 from backend.errors import Problem, not_found
-from backend.models import LineKind, Part, QuoteStatus, Technician, WorkOrder, WorkOrderEvent
+from backend.models import LineKind, Part, QuoteStatus, Technician
 from backend.services import quotes as quote_service
 from backend.services import stock
 from backend.services.pricing import catalog_part
+from backend.sync.field_facts import work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
 from backend.validation import AwareDateTime, StrictSchema
 
@@ -90,29 +91,6 @@ def _technician(ctx: MutationContext) -> Technician:
     return technician
 
 
-def _job(ctx: MutationContext, work_order_id: str, technician: Technician) -> WorkOrder:
-    """The job, if it is or was this technician's; a job taken away meanwhile is flagged, not refused."""
-    order = ctx.session.get(WorkOrder, work_order_id)
-    if order is None:
-        raise not_found("work_order")
-    if order.assignee_id == technician.id:
-        return order
-    history = ctx.session.scalars(
-        sa.select(WorkOrderEvent.data).where(
-            WorkOrderEvent.work_order_id == order.id, WorkOrderEvent.kind.in_(("assigned", "reassigned"))
-        )
-    )
-    if not any((data or {}).get("technician_id") == technician.id for data in history):
-        raise not_found("work_order")
-    ctx.flag(
-        "work_order.not_assigned",
-        f"Recorded by a technician the job {order.number} was taken from.",
-        work_order_id=order.id,
-        technician_id=technician.id,
-    )
-    return order
-
-
 def _part(sku: str) -> Problem:
     return Problem(
         "part.unknown_sku", f"No active part with SKU {sku!r}.", status=422, errors={"sku": ["Unknown SKU."]}
@@ -134,7 +112,7 @@ def _catalog(ctx: MutationContext, sku: str) -> Part:
 )
 def consume(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     technician = _technician(ctx)
-    order = _job(ctx, args["work_order_id"], technician)
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     part = _catalog(ctx, args["sku"])
     if part.serialized and (args["quantity"] != 1 or not args.get("serial")):
         raise Problem(
@@ -173,7 +151,7 @@ def consume(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 @mutation("parts.return", ReturnArgs, description="Take a part recorded on a job back into the van.")
 def return_part(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     technician = _technician(ctx)
-    order = _job(ctx, args["work_order_id"], technician)
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     part = _catalog(ctx, args["sku"])
     result = stock.return_from_job(
         ctx.session,
@@ -201,8 +179,7 @@ def return_part(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     description="Create an itemized quote on the device (e.g. for a new finding); priced by the server.",
 )
 def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    technician = _technician(ctx)
-    order = _job(ctx, args["work_order_id"], technician)
+    order = work_order_for_field_fact(ctx, args["work_order_id"])
     quote = quote_service.create_quote(
         ctx.session,
         order=order,
@@ -229,9 +206,8 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     description="The customer approves or declines a quote on the technician's device (who, when, hash).",
 )
 def consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    technician = _technician(ctx)
     quote = quote_service.get_quote(ctx.session, args["quote_id"])
-    _job(ctx, quote.work_order_id, technician)
+    work_order_for_field_fact(ctx, quote.work_order_id)
     record = quote_service.record_consent(
         ctx.session,
         quote=quote,

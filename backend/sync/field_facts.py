@@ -1,8 +1,14 @@
 """Helpers for mutation handlers: the job a field fact belongs to, and a row's server state.
 
-Field facts (notes, parts used, photos, check-ins, signatures) are never lost: a technician who was
-assigned the job keeps pushing facts about it after it moved on (reassigned, cancelled, closed); they
-are applied and flagged for the dispatcher. A job that was never theirs is not found.
+Field facts (notes, parts used and returned, quotes and consents, photos, check-ins, checklists,
+service records, signatures) are never lost: a technician who was assigned the job keeps pushing facts
+about it after it moved on; they are applied and flagged for the dispatcher with one of two codes:
+
+- `work_order.reassigned_meanwhile`: the job is no longer theirs (reassigned, or they declined it);
+- `work_order.no_longer_active`: still theirs but closed or cancelled (out of their device's scope).
+
+A job that was never theirs is not found (404). `work_order_for_field_fact` is the one place every
+field-fact handler finds its job.
 """
 
 from __future__ import annotations
@@ -16,11 +22,16 @@ from sqlalchemy.orm import Session
 from backend.errors import not_found
 from backend.models.sync import SyncChange
 from backend.models.work_orders import WorkOrder, WorkOrderEvent
+from backend.services.states import Status
 from backend.sync.entities import entity_for
 from backend.sync.registry import MutationContext
 from backend.sync.scope import scope_owner
 
+REASSIGNED_MEANWHILE = "work_order.reassigned_meanwhile"
+NO_LONGER_ACTIVE = "work_order.no_longer_active"
 ASSIGNMENT_EVENTS = ("assigned", "reassigned")
+# The event data keys that name a technician a job was handed to, taken from, or given back by.
+_HANDOVER_KEYS = ("technician_id", "previous_technician_id", "declined_by_technician_id")
 _LOCKED = "repairops.sync.locked_work_orders"
 
 
@@ -68,9 +79,9 @@ def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkO
         raise not_found("work_order")
     reassigned = order.assignee_id != technician_id
     ctx.flag(
-        "work_order.reassigned_meanwhile" if reassigned else "work_order.no_longer_active",
+        REASSIGNED_MEANWHILE if reassigned else NO_LONGER_ACTIVE,
         (
-            "Field data arrived from a technician the job was taken from; kept, please review."
+            "Field data arrived from a technician who no longer holds the job; kept, please review."
             if reassigned
             else f"Field data arrived for a job already '{order.status}'; kept, please review."
         ),
@@ -82,7 +93,11 @@ def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkO
 
 
 def was_assigned_to(session: Any, work_order_id: str, technician_id: str) -> bool:
-    """Was the job ever this technician's? Its history or the feed (a scope move to them) says so."""
+    """Was the job ever this technician's? The feed (a scope move to them) or the job's history says
+    so: a first assignment (a status event to `assigned`), an assignment or reassignment naming them
+    as the new or the previous technician, or their own decline. The history outlives a pruned feed,
+    and names a technician who held the job without an assignment event (a rework order keeps the
+    original's technician) once it is handed on."""
     moved_to_them = session.scalar(
         sa.select(SyncChange.pos)
         .where(
@@ -96,10 +111,21 @@ def was_assigned_to(session: Any, work_order_id: str, technician_id: str) -> boo
         return True
     events = session.scalars(
         sa.select(WorkOrderEvent.data).where(
-            WorkOrderEvent.work_order_id == work_order_id, WorkOrderEvent.kind.in_(ASSIGNMENT_EVENTS)
+            WorkOrderEvent.work_order_id == work_order_id,
+            sa.or_(
+                WorkOrderEvent.kind.in_(ASSIGNMENT_EVENTS),
+                sa.and_(
+                    WorkOrderEvent.kind == "status",
+                    WorkOrderEvent.to_status.in_((Status.ASSIGNED, Status.DECLINED)),
+                ),
+            ),
         )
     )
-    return any((data or {}).get("technician_id") == technician_id for data in events)
+    return any(technician_id in _named_technicians(data) for data in events)
+
+
+def _named_technicians(data: dict[str, Any] | None) -> set[Any]:
+    return {(data or {}).get(key) for key in _HANDOVER_KEYS}
 
 
 def server_state(session: Any, obj: Any) -> dict[str, Any] | None:

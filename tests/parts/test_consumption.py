@@ -254,24 +254,14 @@ def test_parts_recorded_on_a_job_taken_from_the_technician_are_kept_and_flagged(
     job.status = "assigned"
     assign_work_order(session=db, order=job, technician=factories.TechnicianFactory(), actor=dispatcher)
     db.commit()
-    # The technician had it before: history says so.
-    from backend.models import WorkOrderEvent
-
-    db.add(
-        WorkOrderEvent(
-            work_order_id=job.id,
-            seq=99,
-            kind="assigned",
-            actor_role="dispatcher",
-            data={"technician_id": tech.id},
-        )
-    )
-    db.commit()
 
     outcome = push(technician_principal(tech), "parts.consume", consume_args(job, part))
 
     assert outcome.status == "applied"
-    assert "work_order.not_assigned" in [flag.code for flag in outcome.flags]
+    assert [flag.code for flag in outcome.flags] == ["work_order.reassigned_meanwhile"]
+    usage = db.get(PartUsage, outcome.result["part_usage"]["id"])
+    assert (usage.work_order_id, usage.quantity) == (job.id, 1)
+    assert outcome.result["van_stock"] == {"sku": part.sku, "quantity": 0}
 
 
 def test_bad_consumption_is_rejected_and_leaves_the_ledger_unchanged(db, push, clerk, tech, job) -> None:

@@ -83,7 +83,23 @@ def test_photo_from_a_technician_the_job_was_taken_from_is_kept_and_flagged(
     )
 
     assert pushed.status == "applied" and pushed.result["ticket"]["mode"] == "single"
-    assert [flag.code for flag in pushed.flags] == ["work_order.not_assigned_to_you"]
+    assert [flag.code for flag in pushed.flags] == ["work_order.reassigned_meanwhile"]
+    assert db.get(Attachment, pushed.result["attachment"]["id"]).work_order_id == order.id
+
+
+def test_photo_of_a_job_closed_meanwhile_is_kept_and_flagged_once(db: Session, push: Any) -> None:
+    technician = factories.TechnicianFactory()
+    order = factories.WorkOrderFactory(assignee=technician, status=Status.CLOSED)
+
+    pushed = push(
+        technician,
+        "attachment.register",
+        {**samples.declaration(samples.plain_jpeg()), "work_order_id": order.id},
+    )
+
+    assert pushed.status == "applied" and pushed.result["ticket"]["mode"] == "single"
+    assert [flag.code for flag in pushed.flags] == ["work_order.no_longer_active"]
+    assert db.get(Attachment, pushed.result["attachment"]["id"]).work_order_id == order.id
 
 
 def test_customer_cannot_attach_to_another_customers_request(
