@@ -30,7 +30,6 @@ from backend.models import (
     WorkOrder,
 )
 from backend.policy import Principal, can, get_visible_work_order, owns_work_order
-from backend.running_app import acceptance_seal_key
 from backend.services import acceptance as service
 from backend.services import onsite, report
 from backend.services.billing import job_charges, job_parts_used
@@ -151,7 +150,7 @@ class VerifyAcceptance(MethodView):
         acceptance = session.get(Acceptance, acceptance_id)
         if acceptance is None:
             raise not_found("acceptance")
-        check = service.verify_acceptance(acceptance, acceptance_seal_key())
+        check = service.verify_acceptance(acceptance, service.seal_key(current_app.config))
         image = session.get(Attachment, acceptance.signature_attachment_id or "")
         if image is not None and image.sha256 != acceptance.signature_sha256:
             check = service.SealCheck(False, [*check.problems, "signature_image_mismatch"])

@@ -190,6 +190,7 @@ class Push(MethodView):
             device_id=data["device_id"],
             mutations=mutations,
             protocol=g.sync_protocol,
+            settings=current_app.config,
             app_version=data.get("app_version"),
         )
         body = {"server_time": utcnow().isoformat(), "protocol": g.sync_protocol, "results": results}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +136,12 @@ def job_summary(session: Session, order: WorkOrder) -> dict[str, Any]:
 
 
 # --- the seal ----------------------------------------------------------------------------------------
+
+
+def seal_key(settings: Mapping[str, Any]) -> bytes:
+    """The HMAC key that seals acceptance records (`ACCEPTANCE_SEAL_KEY` in the app's settings)."""
+    key: str = settings["ACCEPTANCE_SEAL_KEY"]
+    return key.encode()
 
 
 def seal_key_id(key: bytes) -> str:

@@ -21,7 +21,6 @@ from backend.models import (
     SignerRole,
     WorkOrder,
 )
-from backend.running_app import acceptance_seal_key
 from backend.services import acceptance as acceptance_service
 from backend.services import onsite
 from backend.sync.field_facts import work_order_for_field_fact
@@ -347,7 +346,7 @@ def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, A
         order=order,
         actor=ctx.principal,
         args=args,
-        seal_key=acceptance_seal_key(),
+        seal_key=acceptance_service.seal_key(ctx.settings),
         device_id=ctx.device_id,
     )
     acceptance = recorded.acceptance

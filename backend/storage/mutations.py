@@ -12,10 +12,9 @@ from typing import Any
 
 import marshmallow as ma
 
-from backend.running_app import evidence_storage
 from backend.storage.access import get_own_attachment
 from backend.storage.schemas import AttachmentDeclarationSchema, completion_result, ticket_json
-from backend.storage.service import register_attachment
+from backend.storage.service import register_attachment, storage_for
 from backend.storage.verification import complete_attachment
 from backend.sync.field_facts import work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
@@ -39,7 +38,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     work_order_for_field_fact(ctx, args["work_order_id"])
     attachment, ticket = register_attachment(
         session=ctx.session,
-        storage=evidence_storage(),
+        storage=storage_for(ctx.settings),
         uploader=ctx.principal,
         args=args,
         device_id=ctx.device_id,
@@ -58,5 +57,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def complete(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     attachment = get_own_attachment(ctx.session, ctx.principal, args["id"])
-    completion = complete_attachment(session=ctx.session, storage=evidence_storage(), attachment=attachment)
+    completion = complete_attachment(
+        session=ctx.session, storage=storage_for(ctx.settings), attachment=attachment
+    )
     return completion_result(completion)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -45,15 +45,34 @@ class Storage:
 
 
 def storage_for(app: Any) -> Storage:
-    """The app's store, built once per app (`app.extensions`); a Flask app or anything with `.config`."""
+    """The configured store. For a Flask app (or anything with `.config`), built once per app
+    (`app.extensions`); for a settings mapping (a device mutation's `ctx.settings`), built once per
+    distinct storage configuration, so a push of many photos makes one S3 client, not one each."""
     extensions = getattr(app, "extensions", None)
     if extensions is not None and "repairops.storage" in extensions:
         cached: Storage = extensions["repairops.storage"]
         return cached
     config = StorageConfig.from_mapping(app.config if hasattr(app, "config") else app)
-    storage = Storage(make_store(config), config)
     if extensions is not None:
-        extensions["repairops.storage"] = storage
+        storage = extensions["repairops.storage"] = Storage(make_store(config), config)
+        return storage
+    return _storage_by_config(config)
+
+
+_BY_CONFIG: dict[tuple[Any, ...], Storage] = {}
+_BY_CONFIG_MAX = 8
+
+
+def _storage_by_config(config: StorageConfig) -> Storage:
+    key = tuple(
+        tuple(sorted(value.items())) if isinstance(value, Mapping) else value
+        for value in (getattr(config, f.name) for f in fields(config))
+    )
+    storage = _BY_CONFIG.get(key)
+    if storage is None:
+        if len(_BY_CONFIG) >= _BY_CONFIG_MAX:
+            _BY_CONFIG.clear()
+        storage = _BY_CONFIG[key] = Storage(make_store(config), config)
     return storage
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,9 +62,11 @@ def push_mutations(
     device_id: str,
     mutations: list[PushedMutation],
     protocol: int,
+    settings: Mapping[str, Any],
     app_version: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Apply the batch; one result per mutation, in order."""
+    """Apply the batch; one result per mutation, in order. `settings` is the app's configuration,
+    handed to each handler as `ctx.settings`."""
     if len(mutations) > MAX_BATCH:
         raise Problem(
             "sync.batch_too_large",
@@ -92,7 +94,7 @@ def push_mutations(
             original = (principal.user_id, first) if first is not None else earlier[m.id]
             results.append(_duplicate(original, principal, m.id))
             continue
-        result, raised = _run(session, principal, device, m)
+        result, raised = _run(session, principal, device, m, settings)
         outcomes[m.id] = result
         results.append(result)
         flags.extend(_flag_row(device, principal, m.id, flag) for flag in raised)
@@ -204,7 +206,7 @@ def _duplicate(
 
 
 def _run(
-    session: Session, principal: Principal, device: SyncDevice, m: PushedMutation
+    session: Session, principal: Principal, device: SyncDevice, m: PushedMutation, settings: Mapping[str, Any]
 ) -> tuple[dict[str, Any], list[Any]]:
     spec = MUTATIONS.get(m.name)
     if spec is None:
@@ -235,6 +237,7 @@ def _run(
         mutation_id=m.id,
         client_time=m.client_time,
         base_version=m.base_version,
+        settings=settings,
     )
     try:
         with session.begin_nested():

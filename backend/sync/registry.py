@@ -14,14 +14,17 @@ A handler:
   state in the problem's extra fields), any other `Problem` to reject;
 - never rejects field facts (parts used, photos, notes, check-ins, signatures) because the job moved
   on: it applies them and calls `ctx.flag(...)` so a dispatcher sees the oddity;
-- returns a JSON-able dict naming each touched row's new version (echo is harmless).
+- returns a JSON-able dict naming each touched row's new version (echo is harmless);
+- reads the app's configuration (keys, the blob store's settings) from `ctx.settings`, handed down by
+  the HTTP boundary: no handler imports Flask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 import marshmallow as ma
@@ -46,6 +49,8 @@ class MutationContext:
     mutation_id: str
     client_time: datetime | None
     base_version: int | None
+    # The app's configuration (upper-case keys, as `backend.config.Settings.as_flask()` names them).
+    settings: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     flags: list[Flag] = field(default_factory=list)
 
     def flag(self, code: str, detail: str, *, work_order_id: str | None = None, **data: Any) -> None:

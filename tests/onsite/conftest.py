@@ -7,6 +7,7 @@ from typing import Any
 
 import marshmallow as ma
 import pytest
+from flask import Flask
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem
@@ -44,7 +45,7 @@ class Pushed:
 
 
 @pytest.fixture
-def push(db: Session) -> Any:
+def push(db: Session, app: Flask) -> Any:
     """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does: args loaded
     by the mutation's schema, the handler in a savepoint, committed, or rolled back on a problem."""
     load_handlers()
@@ -58,6 +59,7 @@ def push(db: Session) -> Any:
             mutation_id=new_id(),
             client_time=None,
             base_version=None,
+            settings=app.config,
         )
         try:
             try:

@@ -6,6 +6,7 @@ from typing import Any
 
 import marshmallow as ma
 import pytest
+from flask import Flask
 from sqlalchemy.orm import Session
 
 import backend.services.parts_mutations  # noqa: F401 - registers the handlers
@@ -53,7 +54,7 @@ class MutationOutcome:
 
 
 @pytest.fixture
-def push(db: Session) -> Any:
+def push(db: Session, app: Flask) -> Any:
     """`push(principal, name, args)` runs one device mutation the way the push endpoint does: args
     loaded by the mutation's schema, the handler in a savepoint, committed or rolled back."""
 
@@ -66,6 +67,7 @@ def push(db: Session) -> Any:
             mutation_id=new_id(),
             client_time=None,
             base_version=None,
+            settings=app.config,
         )
         try:
             try:

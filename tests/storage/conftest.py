@@ -112,7 +112,7 @@ class Pushed:
 
 
 @pytest.fixture
-def push(db: Session) -> Any:
+def push(db: Session, app: Flask) -> Any:
     """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does (schema, handler
     in a savepoint, commit) until the push endpoint lands."""
     import backend.storage.mutations  # noqa: F401 - registers the handlers
@@ -126,6 +126,7 @@ def push(db: Session) -> Any:
             mutation_id=new_id(),
             client_time=None,
             base_version=None,
+            settings=app.config,
         )
         try:
             loaded = registered.schema().load(args)
