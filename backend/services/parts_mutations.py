@@ -4,7 +4,8 @@ Parts used, quotes and consents given are field facts: they are applied even whe
 reassigned, closed or cancelled meanwhile (and flagged, `backend.sync.field_facts`), and consumption
 is never refused for lack of van stock (flagged as a stock discrepancy). Missing consent is a
 conflict (`quote.consent_required`): the device asks the customer and pushes the consent, then the
-consumption again.
+consumption again. Every conflict carries `server_state`, the row as the server holds it (the quote,
+or the job), or null when the row the device created optimistically does not exist on the server.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 import marshmallow as ma
 
 from backend.errors import Problem, not_found
-from backend.models import LineKind, Part, QuoteStatus, Technician
+from backend.models import LineKind, Part, Quote, QuoteStatus, Technician
 from backend.services import quotes as quote_service
 from backend.services import stock
 from backend.services.pricing import catalog_part
-from backend.sync.field_facts import work_order_for_field_fact
+from backend.sync.field_facts import server_state, work_order_for_field_fact
 from backend.sync.registry import MutationContext, mutation
 from backend.validation import AwareDateTime, StrictSchema
 
@@ -91,6 +92,12 @@ def _technician(ctx: MutationContext) -> Technician:
     return technician
 
 
+def _quote_state(ctx: MutationContext, quote_id: str) -> dict[str, Any] | None:
+    """The quote's row as a device receives it, or None if the server has no such quote."""
+    quote = ctx.session.get(Quote, quote_id)
+    return None if quote is None else server_state(ctx.session, quote)
+
+
 def _part(sku: str) -> Problem:
     return Problem(
         "part.unknown_sku", f"No active part with SKU {sku!r}.", status=422, errors={"sku": ["Unknown SKU."]}
@@ -121,9 +128,16 @@ def consume(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             status=422,
             errors={"serial": ["Required, with quantity 1."]},
         )
-    quote_service.require_consent_for_part(
-        ctx.session, order=order, part=part, quantity=args["quantity"], quote_id=args.get("quote_id")
-    )
+    try:
+        with ctx.session.begin_nested():  # undone before a conflict reads the quote back (see consent)
+            quote_service.require_consent_for_part(
+                ctx.session, order=order, part=part, quantity=args["quantity"], quote_id=args.get("quote_id")
+            )
+    except Problem as problem:
+        if problem.status == 409:  # the finding's quote it names, else no row: the usage is not recorded
+            named = problem.extra.get("quote_id")
+            problem.extra["server_state"] = _quote_state(ctx, named) if named else None
+        raise
     result = stock.consume_on_job(
         ctx.session,
         usage_id=args["id"],
@@ -180,14 +194,19 @@ def return_part(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    quote = quote_service.create_quote(
-        ctx.session,
-        order=order,
-        actor=ctx.principal,
-        lines=args["lines"],
-        finding=args.get("finding"),
-        quote_id=args["id"],
-    )
+    try:
+        quote = quote_service.create_quote(
+            ctx.session,
+            order=order,
+            actor=ctx.principal,
+            lines=args["lines"],
+            finding=args.get("finding"),
+            quote_id=args["id"],
+        )
+    except Problem as problem:
+        if problem.status == 409:  # quote.job_closed: the job as the server has it
+            problem.extra["server_state"] = server_state(ctx.session, order)
+        raise
     expected = args.get("expected_hash")
     if expected is not None and expected != quote.content_hash:
         raise Problem(
@@ -195,7 +214,12 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             "The server priced this quote differently from the device; pull the catalog and retry.",
             status=409,
             title="Conflict",
-            extra={"current_hash": quote.content_hash, "document": quote_service.quote_document(quote)},
+            # The quote is not created: the server holds no row for it.
+            extra={
+                "current_hash": quote.content_hash,
+                "document": quote_service.quote_document(quote),
+                "server_state": None,
+            },
         )
     return {"quote": {"id": quote.id, "version": quote.version, "content_hash": quote.content_hash}}
 
@@ -206,22 +230,30 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     description="The customer approves or declines a quote on the technician's device (who, when, hash).",
 )
 def consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    quote = quote_service.get_quote(ctx.session, args["quote_id"])
-    work_order_for_field_fact(ctx, quote.work_order_id)
-    record = quote_service.record_consent(
-        ctx.session,
-        quote=quote,
-        decision=args["decision"],
-        quote_hash_shown=args["quote_hash"],
-        signer_name=args["signer_name"],
-        channel="device",
-        actor=ctx.principal,
-        consent_id=args["id"],
-        device_id=ctx.device_id,
-        mutation_id=ctx.mutation_id,
-        device_time=args.get("signed_at") or ctx.client_time,
-        signature_sha256=args.get("signature_sha256"),
-    )
+    try:
+        # Its own savepoint: a conflict's server state is the quote once this mutation is undone (a
+        # quote found expired on the way is reported as stored, not as this attempt left it).
+        with ctx.session.begin_nested():
+            quote = quote_service.get_quote(ctx.session, args["quote_id"])
+            work_order_for_field_fact(ctx, quote.work_order_id)
+            record = quote_service.record_consent(
+                ctx.session,
+                quote=quote,
+                decision=args["decision"],
+                quote_hash_shown=args["quote_hash"],
+                signer_name=args["signer_name"],
+                channel="device",
+                actor=ctx.principal,
+                consent_id=args["id"],
+                device_id=ctx.device_id,
+                mutation_id=ctx.mutation_id,
+                device_time=args.get("signed_at") or ctx.client_time,
+                signature_sha256=args.get("signature_sha256"),
+            )
+    except Problem as problem:
+        if problem.status == 409:  # quote.expired, quote.already_decided, quote.hash_mismatch
+            problem.extra["server_state"] = _quote_state(ctx, args["quote_id"])
+        raise
     return {
         "quote": {"id": quote.id, "version": quote.version, "status": quote.status},
         "quote_consent": {"id": record.id, "version": record.version},

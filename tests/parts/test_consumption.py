@@ -225,6 +225,8 @@ def test_work_on_a_new_finding_waits_for_the_customers_decision(db, push, clerk,
 
     early = push(device, "parts.consume", consume_args(job, part, quote_id=quote_id))
     assert early.status == "conflict" and early.problem.code == "quote.consent_required"
+    server_row = early.problem.extra["server_state"]["row"]
+    assert (server_row["id"], server_row["status"]) == (quote_id, "proposed")
     with pytest.raises(Exception) as blocked:
         transition_work_order(session=db, order=job, to_status="completed", actor=device)
     assert blocked.value.code == "quote.consent_required"

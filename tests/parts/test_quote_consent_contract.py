@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +309,14 @@ def test_consent_to_a_different_hash_is_a_hash_mismatch_conflict_and_nothing_is_
         "proposed",
         quote.content_hash,
     )
+    assert problem["server_state"]["entity"] == "quotes"
+    row = problem["server_state"]["row"]
+    assert (row["id"], row["status"], row["content_hash"], row["version"]) == (
+        quote.id,
+        "proposed",
+        quote.content_hash,
+        quote.version,
+    )
     assert db.scalar(sa.select(sa.func.count()).select_from(QuoteConsent)) == 0
 
 
@@ -319,6 +327,10 @@ def test_a_second_decision_is_already_decided_and_an_expired_quote_is_expired(db
     assert declined["status"] == "applied" and declined["result"]["quote"]["status"] == "declined"
     assert again["status"] == "conflict" and again["problem"]["code"] == "quote.already_decided"
     assert again["problem"]["current_status"] == "declined"
+    assert again["problem"]["server_state"]["entity"] == "quotes"
+    assert again["problem"]["server_state"]["row"]["id"] == quote.id
+    assert again["problem"]["server_state"]["row"]["status"] == "declined"
+    assert again["problem"]["server_state"]["row"]["version"] == declined["result"]["quote"]["version"]
 
     _, headers, late = _proposed(db, client, auth)
     late.expires_at = utcnow() - timedelta(minutes=1)
@@ -326,8 +338,14 @@ def test_a_second_decision_is_already_decided_and_an_expired_quote_is_expired(db
     expired = _push(client, headers, "quote.consent", _consent(late.id, late.content_hash))
     assert expired["status"] == "conflict" and expired["problem"]["code"] == "quote.expired"
     assert expired["problem"]["current_status"] == "expired"
+    # The row as stored, i.e. as the next pull brings it: still `proposed`, with `expires_at` passed.
     db.expire_all()
-    assert db.get(Quote, late.id).consents == []
+    stored = db.get(Quote, late.id)
+    row = expired["problem"]["server_state"]["row"]
+    assert expired["problem"]["server_state"]["entity"] == "quotes"
+    assert (row["id"], row["status"], row["version"]) == (late.id, stored.status, stored.version)
+    assert datetime.fromisoformat(row["expires_at"]) < utcnow()
+    assert stored.consents == []
 
 
 def test_consent_for_an_unknown_quote_is_rejected_as_not_found(db, client, auth):
@@ -348,6 +366,7 @@ def test_an_expensive_part_fitted_without_consent_is_consent_required(db, client
     assert result["status"] == "conflict"
     problem = result["problem"]
     assert problem["code"] == "quote.consent_required"
+    assert "server_state" in problem and problem["server_state"] is None  # no usage recorded
     assert (
         problem["sku"],
         problem["approved_quantity"],
@@ -392,6 +411,7 @@ def test_a_proposal_priced_differently_is_price_changed_with_the_servers_documen
     assert proposed["status"] == "conflict" and proposed["problem"]["code"] == "quote.price_changed"
     document = proposed["problem"]["document"]
     assert doc_hash(document) == proposed["problem"]["current_hash"]
+    assert "server_state" in proposed["problem"] and proposed["problem"]["server_state"] is None
     assert set(document) == DOCUMENT_KEYS and document["id"] == quote_id
     assert consent["status"] == "rejected" and consent["problem"]["code"] == "quote.not_found"
     assert db.get(Quote, quote_id) is None
