@@ -5,17 +5,14 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import marshmallow as ma
 import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from backend.errors import Problem
-from backend.models import Role, Technician, WorkOrder, new_id
+from backend.models import Role, Technician, WorkOrder
 from backend.policy import Principal
-from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, Flag, MutationContext
 from tests import factories
+from tests.mutations import MutationOutcome, run_mutation
 
 
 def tech_principal(technician: Technician) -> Principal:
@@ -27,55 +24,15 @@ def tech_principal(technician: Technician) -> Principal:
     )
 
 
-class Pushed:
-    """One mutation's outcome as the push endpoint reports it."""
-
-    def __init__(self, result: dict[str, Any] | None, problem: Problem | None, flags: list[Flag]) -> None:
-        self.result, self.problem, self.flags = result, problem, flags
-
-    @property
-    def status(self) -> str:
-        if self.problem is None:
-            return "applied"
-        return "conflict" if self.problem.status == 409 else "rejected"
-
-    @property
-    def flag_codes(self) -> list[str]:
-        return [flag.code for flag in self.flags]
+Pushed = MutationOutcome
 
 
 @pytest.fixture
 def push(db: Session, app: Flask) -> Any:
-    """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does: args loaded
-    by the mutation's schema, the handler in a savepoint, committed, or rolled back on a problem."""
-    load_handlers()
+    """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does."""
 
-    def run(technician: Technician, name: str, args: dict[str, Any]) -> Pushed:
-        registered = MUTATIONS[name]
-        ctx = MutationContext(
-            session=db,
-            principal=tech_principal(technician),
-            device_id="device-1",
-            mutation_id=new_id(),
-            client_time=None,
-            base_version=None,
-            settings=app.config,
-        )
-        try:
-            try:
-                loaded = registered.schema().load(args)
-            except ma.ValidationError as exc:
-                raise Problem(
-                    "mutation.invalid_args", "Invalid arguments.", status=422, errors=exc.messages
-                ) from None
-            with db.begin_nested():
-                result = registered.handler(ctx, loaded)
-        except Problem as problem:
-            db.commit()
-            return Pushed(None, problem, ctx.flags)
-        db.commit()
-        db.expire_all()
-        return Pushed(result, None, ctx.flags)
+    def run(technician: Technician, name: str, args: dict[str, Any]) -> MutationOutcome:
+        return run_mutation(db, app, tech_principal(technician), name, args)
 
     return run
 

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import marshmallow as ma
 import pytest
 import requests
 from flask import Flask
@@ -21,11 +20,10 @@ from sqlalchemy.orm import Session
 
 from backend import create_app
 from backend.config import Settings
-from backend.errors import Problem
-from backend.models import Role, Technician, new_id
+from backend.models import Role, Technician
 from backend.policy import Principal
-from backend.sync.registry import MUTATIONS, Flag, MutationContext
 from tests.conftest import _empty_tables
+from tests.mutations import MutationOutcome, run_mutation
 
 MIB = 1024 * 1024
 S3_KEYS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -98,50 +96,15 @@ def tech_principal(technician: Technician) -> Principal:
     return Principal(role=Role.TECHNICIAN, user_id=technician.user_id, technician_id=technician.id)
 
 
-class Pushed:
-    """One mutation's outcome as the push endpoint reports it."""
-
-    def __init__(self, result: dict[str, Any] | None, problem: Problem | None, flags: list[Flag]) -> None:
-        self.result, self.problem, self.flags = result, problem, flags
-
-    @property
-    def status(self) -> str:
-        if self.problem is None:
-            return "applied"
-        return "conflict" if self.problem.status == 409 else "rejected"
+Pushed = MutationOutcome
 
 
 @pytest.fixture
 def push(db: Session, app: Flask) -> Any:
-    """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does (schema, handler
-    in a savepoint, commit) until the push endpoint lands."""
-    import backend.storage.mutations  # noqa: F401 - registers the handlers
+    """`push(technician, name, args)` runs one device mutation as `POST /sync/push` does."""
 
-    def run(technician: Technician, name: str, args: dict[str, Any]) -> Pushed:
-        registered = MUTATIONS[name]
-        ctx = MutationContext(
-            session=db,
-            principal=tech_principal(technician),
-            device_id="device-1",
-            mutation_id=new_id(),
-            client_time=None,
-            base_version=None,
-            settings=app.config,
-        )
-        try:
-            loaded = registered.schema().load(args)
-        except ma.ValidationError as exc:
-            return Pushed(None, Problem("request.invalid", "invalid", status=422, errors=exc.messages), [])
-        savepoint = db.begin_nested()
-        try:
-            result = registered.handler(ctx, loaded)
-        except Problem as problem:
-            savepoint.rollback()
-            db.commit()
-            return Pushed(None, problem, [])
-        savepoint.commit()
-        db.commit()
-        return Pushed(result, None, ctx.flags)
+    def run(technician: Technician, name: str, args: dict[str, Any]) -> MutationOutcome:
+        return run_mutation(db, app, tech_principal(technician), name, args)
 
     return run
 
