@@ -75,9 +75,9 @@ class CheckInArgs(StrictSchema):
     device_time = AwareDateTime()
 
 
-class CheckOutArgs(StrictSchema):
-    visit_id = _id()
-    work_order_id = _work_order_id()
+class WhereAndWhenArgs(StrictSchema):
+    """Where the device was (optional, both or neither) and its clock, recorded for audit only."""
+
     lat = latitude()
     lng = longitude()
     device_time = AwareDateTime()
@@ -87,7 +87,12 @@ class CheckOutArgs(StrictSchema):
         lat_lng_together(data)
 
 
-class ChecklistArgs(StrictSchema):
+class CheckOutArgs(WhereAndWhenArgs):
+    visit_id = _id()
+    work_order_id = _work_order_id()
+
+
+class ChecklistArgs(WhereAndWhenArgs):
     id = _id()
     work_order_id = _work_order_id()
     hazard = ma.fields.String(required=True, validate=ma.validate.OneOf([h.value for h in Hazard]))
@@ -98,27 +103,13 @@ class ChecklistArgs(StrictSchema):
         metadata={"description": "Item code -> confirmed."},
     )
     note = _text(1000)
-    lat = latitude()
-    lng = longitude()
-    device_time = AwareDateTime()
-
-    @ma.validates_schema
-    def _coords(self, data: dict[str, Any], **_: Any) -> None:
-        lat_lng_together(data)
 
 
-class StopWorkArgs(StrictSchema):
+class StopWorkArgs(WhereAndWhenArgs):
     id = _id()
     work_order_id = _work_order_id()
     hazard = ma.fields.String(validate=ma.validate.OneOf([h.value for h in Hazard]))
     description = _text(2000, required=True)
-    lat = latitude()
-    lng = longitude()
-    device_time = AwareDateTime()
-
-    @ma.validates_schema
-    def _coords(self, data: dict[str, Any], **_: Any) -> None:
-        lat_lng_together(data)
 
 
 class ConsentArgs(StrictSchema):
