@@ -318,35 +318,12 @@ def attachment_view(attachment: Attachment, principal: Principal) -> dict[str, A
     return view
 
 
-_VIEW_FIELDS = (
-    "id",
-    "work_order_id",
-    "request_id",
-    "kind",
-    "state",
-    "sha256",
-    "size",
-    "content_type",
+# What a user's view shows: every column the device receives, plus the server's verification details.
+_VIEW_FIELDS: tuple[str, ...] = (
+    *(Attachment.__sync__.fields or ()),
     "detected_type",
-    "filename",
-    "taken_at",
-    "lat",
-    "lng",
-    "exif_taken_at",
-    "exif_lat",
-    "exif_lng",
-    "width",
-    "height",
-    "duration_seconds",
-    "uploaded_by_user_id",
-    "rejection_code",
-    "rejection_detail",
     "rejections",
     "ticket_expires_at",
-    "verified_at",
-    "created_at",
-    "updated_at",
-    "version",
 )
 
 
