@@ -42,7 +42,6 @@ class ChangeRecorder:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
-        self.now = utcnow()
         self.rows: list[dict[str, Any]] = []
         self._seen: set[tuple[str, str, str, str | None, str | None]] = set()
 
@@ -66,7 +65,7 @@ class ChangeRecorder:
                 "scope": entity.scope.value,
                 "scope_key": scope_key,
                 "audience": audience,
-                "created_at": self.now,
+                "created_at": utcnow(),
             }
         )
 
