@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson, several times faster than the json module on a push's hundreds of
+    rows. As with the json module, a datetime or a dataclass is an error (store ISO text explicitly)."""
+    return orjson.dumps(value, option=_JSON_OPTIONS).decode()
+
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
+    kwargs = {"json_serializer": json_text, "json_deserializer": orjson.loads, **kwargs}
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
