@@ -226,7 +226,12 @@ class Device:
         while self.outbox:
             batch = self.outbox[: self.batch_size]
             body = {"device_id": self.device_id, "mutations": batch}
-            answer = self._call("POST", "/sync/push", body=body)
+            try:
+                answer = self._call("POST", "/sync/push", body=body)
+            except SyncError as exc:
+                if exc.problem.get("code") == "sync.concurrent_push":  # nothing applied: send it again
+                    raise ResponseLost("push overlapped another device's") from exc
+                raise
             for result in answer["results"]:
                 final = result["original"] if result["status"] == "duplicate" else result
                 self.results[result["id"]] = {**final, "was_duplicate": result["status"] == "duplicate"}

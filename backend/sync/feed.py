@@ -263,6 +263,23 @@ class RecordedInsert:
         return tuple(row[2:])
 
 
+def insert_recorded(conn: sa.Connection, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Insert many rows of a synced (non-root) model with one executemany and record their feed rows
+    with another: the set-based form of `RecordedInsert`, for a push's batch forms."""
+    entity = _entities.entity_for(model)
+    if entity is None or entity.is_root:
+        raise RuntimeError(f"{model.__name__}: only synced rows other than work orders")
+    if not rows:
+        return
+    conn.execute(sa.insert(entity.table), rows)
+    rec = ChangeRecorder(conn)
+    key = entity.scope_key
+    for row in rows:
+        scope_key = row.get(key) if key is not None else None
+        rec.add(entity, row[entity.pk_key], UPSERT, None if scope_key is None else str(scope_key))
+    rec.write()
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _bulk_write(state: Any) -> Any:
     """ORM bulk UPDATE/DELETE on a synced model: record the rows it touches, before and after. (An ORM

@@ -62,6 +62,17 @@ def _locked(session: Session) -> dict[str, WorkOrder]:
     return locked
 
 
+def locked_in_scope(ctx: MutationContext, work_order_id: str) -> WorkOrder | None:
+    """The job if this push locked it and it is in the technician's scope (a field fact about it needs
+    no flag); None otherwise (then `work_order_for_field_fact` decides)."""
+    order = _locked(ctx.session).get(work_order_id)
+    if order is None or not sa.inspect(order).persistent:
+        return None
+    if scope_owner(order.assignee_id, order.status) != ctx.principal.technician_id:
+        return None
+    return order
+
+
 def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkOrder:
     """The job (row-locked), flagged when it is no longer in the pushing technician's scope."""
     technician_id = ctx.principal.technician_id

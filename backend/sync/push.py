@@ -1,23 +1,25 @@
 """`push_mutations`: apply a device's mutations exactly once, in order, each in its own savepoint.
 
 Exactly once: the mutation's device-generated id is the primary key of its `SyncMutation` record,
-inserted (for the whole batch, in one statement) before any handler runs. A retry (lost response,
-restart) finds the record and gets the original result back as `duplicate`; a concurrent duplicate
-request blocks on the same key until the first commits, then does the same. The device row is locked
-for the batch, so one device's pushes apply one after another in the order sent. Each handler runs in
-its own savepoint; the records' outcomes and the flags are written together after the last one.
+written with its outcome in the push's transaction. The device row is locked first, so one device's
+pushes apply one after another in the order sent: a retry (lost response, restart, a duplicate request
+sent concurrently) waits for the push before it, finds the records and gets the original results back
+as `duplicate`. Each handler runs in its own savepoint (or a run of them in one, through its batch
+form); the records, with their outcomes, and the flags are inserted together after the last one. An id
+that another device's push recorded meanwhile makes that insert find it taken: the push is undone and
+answered `sync.concurrent_push` (retry it; the id then reads as a duplicate).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -32,14 +34,13 @@ from backend.policy import Principal
 from backend.sync.devices import device_for, mark_seen, record_error
 from backend.sync.field_facts import lock_work_orders
 from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, MutationContext
+from backend.sync.registry import MUTATIONS, Flag, Mutation, MutationContext, NotBatchable
 
 MAX_BATCH = 500
 APPLIED = "applied"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
-PENDING = "pending"
 _MUTATIONS: sa.Table = SyncMutation.__table__  # type: ignore[assignment]
 _FLAGS: sa.Table = SyncFlag.__table__  # type: ignore[assignment]
 
@@ -80,75 +81,68 @@ def push_mutations(
     mark_seen(device, pushed=True)
     # A real transaction is open before the first SAVEPOINT (SQLite would otherwise commit on RELEASE).
     session.flush()
-    claimed = _claim(session, principal, device, mutations)
-    earlier = _recorded(session, {m.id for m in mutations} - claimed)
+    earlier = _recorded(session, {m.id for m in mutations})
     lock_work_orders(
-        session, _work_order_ids(m for m in mutations if m.id in claimed), principal.technician_id
+        session, _work_order_ids(m for m in mutations if m.id not in earlier), principal.technician_id
     )
-    results: list[dict[str, Any]] = []
-    outcomes: dict[str, dict[str, Any]] = {}  # this batch's applied ids (a repeated id is a duplicate)
+    results, ready, repeated = _sort_out(principal, mutations, earlier)
+    outcomes = {
+        m.id: r for m, r in zip(mutations, results, strict=True) if r is not None and m.id not in earlier
+    }
     flags: list[dict[str, Any]] = []
-    for m in mutations:
-        if m.id in outcomes or m.id not in claimed:
-            first = outcomes.get(m.id)
-            original = (principal.user_id, first) if first is not None else earlier[m.id]
-            results.append(_duplicate(original, principal, m.id))
-            continue
-        result, raised = _run(session, principal, device, m, settings)
-        outcomes[m.id] = result
-        results.append(result)
-        flags.extend(_flag_row(device, principal, m.id, flag) for flag in raised)
-    _record_outcomes(session, outcomes, flags)
-    failed = [r for r in results if r["status"] == REJECTED]
+    for run in _runs(ready):
+        applied = _apply(session, principal, device, run, settings)
+        for item, (result, raised) in zip(run, applied, strict=True):
+            results[item.index] = outcomes[item.mutation.id] = result
+            flags.extend(_flag_row(device, principal, item.mutation.id, flag) for flag in raised)
+    for index, mutation_id in repeated.items():
+        results[index] = _duplicate((principal.user_id, outcomes[mutation_id]), principal, mutation_id)
+    _record(session, principal, device, [m for m in mutations if m.id in outcomes], outcomes, flags)
+    done = [r for r in results if r is not None]
+    assert len(done) == len(mutations), "every mutation has its result"
+    failed = [r for r in done if r["status"] == REJECTED]
     if failed:
         problem = failed[-1]["problem"]
         record_error(device, problem["code"], problem["detail"])
-    return results
+    return done
 
 
-def _claim(
-    session: Session, principal: Principal, device: SyncDevice, mutations: list[PushedMutation]
-) -> set[str]:
-    """Insert the exactly-once record of every mutation not seen before, in one statement, before any
-    handler runs; returns the ids this request now owns. An id another request holds uncommitted
-    makes the insert wait for it, then count as taken (its result is read back as `duplicate`). Rows
-    go in id order, so two requests claiming overlapping ids lock them in the same order."""
-    rows = {
-        m.id: {
-            "id": m.id,
-            "device_id": device.id,
-            "user_id": principal.user_id,
-            "technician_id": principal.technician_id,
-            "name": m.name[:64],
-            "args": m.args,
-            "base_version": m.base_version,
-            "client_time": m.client_time,
-            "received_at": utcnow(),
-            "status": PENDING,
-            "result": {},
-        }
-        for m in reversed(mutations)  # a repeated id keeps its first occurrence
-    }
-    if not rows:
-        return set()
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(_MUTATIONS).on_conflict_do_nothing(index_elements=["id"]).returning(_MUTATIONS.c.id)
-    conn = session.connection()
-    return set(conn.execute(stmt, [rows[k] for k in sorted(rows)]).scalars())
+def _sort_out(
+    principal: Principal, mutations: list[PushedMutation], earlier: dict[str, tuple[str, dict[str, Any]]]
+) -> tuple[list[dict[str, Any] | None], list[_Ready], dict[int, str]]:
+    """Each mutation's result where it is known without running a handler (a duplicate of an earlier
+    push, a rejection), the mutations ready to apply, and those sent twice in this push (index -> id:
+    a duplicate of the first once it is applied)."""
+    results: list[dict[str, Any] | None] = []
+    ready: list[_Ready] = []
+    repeated: dict[int, str] = {}
+    seen: set[str] = set()
+    for index, m in enumerate(mutations):
+        if m.id in earlier:
+            results.append(_duplicate(earlier[m.id], principal, m.id))
+            continue
+        if m.id in seen:
+            results.append(None)
+            repeated[index] = m.id
+            continue
+        seen.add(m.id)
+        prepared = _prepare(principal, m)
+        if isinstance(prepared, dict):
+            results.append(prepared)
+        else:
+            results.append(None)
+            ready.append(_Ready(index, m, *prepared))
+    return results, ready, repeated
 
 
 def _recorded(session: Session, ids: set[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Mutations recorded by earlier requests: id -> (user id, result)."""
+    """Mutations recorded by earlier pushes: id -> (user id, result)."""
     if not ids:
         return {}
     stmt = sa.select(_MUTATIONS.c.id, _MUTATIONS.c.user_id, _MUTATIONS.c.result).where(
         _MUTATIONS.c.id.in_(sorted(ids))
     )
-    found = {row.id: (row.user_id, row.result) for row in session.connection().execute(stmt)}
-    missing = ids - found.keys()
-    if missing:
-        raise RuntimeError(f"mutations neither claimed nor recorded: {sorted(missing)[:5]}")
-    return found
+    return {row.id: (row.user_id, row.result) for row in session.connection().execute(stmt)}
 
 
 def _work_order_ids(mutations: Iterable[PushedMutation]) -> set[str]:
@@ -171,19 +165,47 @@ def _flag_row(device: SyncDevice, principal: Principal, mutation_id: str, flag: 
     }
 
 
-def _record_outcomes(
-    session: Session, outcomes: dict[str, dict[str, Any]], flags: list[dict[str, Any]]
+def _record(
+    session: Session,
+    principal: Principal,
+    device: SyncDevice,
+    mutations: list[PushedMutation],
+    outcomes: dict[str, dict[str, Any]],
+    flags: list[dict[str, Any]],
 ) -> None:
-    """Each applied record's status and result (what a retry gets back), and the batch's flags."""
-    if not outcomes:
+    """The exactly-once records of this push's new mutations, with their outcomes (what a retry gets
+    back), in id order and one statement; then the flags raised on them."""
+    if not mutations:
         return
+    received_at = utcnow()
+    rows = {
+        m.id: {
+            "id": m.id,
+            "device_id": device.id,
+            "user_id": principal.user_id,
+            "technician_id": principal.technician_id,
+            "name": m.name[:64],
+            "args": m.args,
+            "base_version": m.base_version,
+            "client_time": m.client_time,
+            "received_at": received_at,
+            "status": outcomes[m.id]["status"],
+            "result": outcomes[m.id],
+        }
+        for m in reversed(mutations)  # a repeated id keeps its first occurrence
+    }
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(_MUTATIONS).on_conflict_do_nothing(index_elements=["id"]).returning(_MUTATIONS.c.id)
     conn = session.connection()
-    conn.execute(
-        _MUTATIONS.update()
-        .where(_MUTATIONS.c.id == sa.bindparam("mutation_id"))
-        .values(status=sa.bindparam("status"), result=sa.bindparam("result")),
-        [{"mutation_id": k, "status": r["status"], "result": r} for k, r in outcomes.items()],
-    )
+    written = set(conn.execute(stmt, [rows[k] for k in sorted(rows)]).scalars())
+    if written != rows.keys():
+        raise Problem(
+            "sync.concurrent_push",
+            "Another device recorded some of these mutation ids at the same time; nothing of this push "
+            "was applied. Send it again.",
+            status=409,
+            extra={"mutation_ids": sorted(rows.keys() - written)[:20]},
+        )
     if flags:
         conn.execute(sa.insert(_FLAGS), flags)
 
@@ -205,9 +227,18 @@ def _duplicate(
     return {"id": mutation_id, "status": DUPLICATE, "original": result}
 
 
-def _run(
-    session: Session, principal: Principal, device: SyncDevice, m: PushedMutation, settings: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[Any]]:
+@dataclass(frozen=True)
+class _Ready:
+    """A new mutation whose handler may run: known, allowed, its args loaded."""
+
+    index: int
+    mutation: PushedMutation
+    spec: Mutation
+    args: dict[str, Any]
+
+
+def _prepare(principal: Principal, m: PushedMutation) -> tuple[Mutation, dict[str, Any]] | dict[str, Any]:
+    """The mutation's spec and loaded args, or its rejection (unknown, not the caller's, invalid)."""
     spec = MUTATIONS.get(m.name)
     if spec is None:
         problem = Problem(
@@ -216,12 +247,12 @@ def _run(
             status=422,
             extra={"known": sorted(MUTATIONS)},
         )
-        return _outcome(m.id, REJECTED, problem=problem), []
+        return _outcome(m.id, REJECTED, problem=problem)
     if principal.role not in spec.roles:
         problem = Problem("mutation.forbidden", f"A {principal.role} may not push '{m.name}'.", status=403)
-        return _outcome(m.id, REJECTED, problem=problem), []
+        return _outcome(m.id, REJECTED, problem=problem)
     try:
-        args = _schema(spec.schema).load(m.args)
+        return spec, _schema(spec.schema).load(m.args)
     except ma.ValidationError as exc:
         problem = Problem(
             "mutation.invalid_args",
@@ -229,8 +260,58 @@ def _run(
             status=422,
             errors=exc.normalized_messages(),
         )
-        return _outcome(m.id, REJECTED, problem=problem), []
-    ctx = MutationContext(
+        return _outcome(m.id, REJECTED, problem=problem)
+
+
+def _runs(ready: list[_Ready]) -> Iterator[list[_Ready]]:
+    """Consecutive ready mutations of one name with a batch form go together; others alone. (What lies
+    between them in the push, duplicates and rejections, wrote nothing.)"""
+    run: list[_Ready] = []
+    for item in ready:
+        if run and (item.spec is not run[-1].spec or item.spec.batch is None):
+            yield run
+            run = []
+        run.append(item)
+    if run:
+        yield run
+
+
+Outcome = tuple[dict[str, Any], list[Flag]]
+
+
+def _apply(
+    session: Session,
+    principal: Principal,
+    device: SyncDevice,
+    run: list[_Ready],
+    settings: Mapping[str, Any],
+) -> list[Outcome]:
+    """Apply a run: through its batch form in one savepoint, or, when there is none or it declines or
+    fails, one mutation per savepoint."""
+    contexts = [_context(session, principal, device, item.mutation, settings) for item in run]
+    batch = run[0].spec.batch
+    if batch is not None and len(run) > 1:
+        try:
+            with session.begin_nested():
+                applied = batch([(ctx, item.args) for ctx, item in zip(contexts, run, strict=True)])
+                session.flush()
+        except DBAPIError as exc:
+            if not isinstance(exc, IntegrityError):
+                raise  # deadlock, lost connection: the whole push fails and the device retries it
+        except (NotBatchable, Problem, StaleDataError):
+            pass
+        except Exception:
+            log.exception("batch form of %s failed; applying the run one by one", run[0].spec.name)
+        else:
+            return [_applied(ctx, result) for ctx, result in zip(contexts, applied, strict=True)]
+        contexts = [_context(session, principal, device, item.mutation, settings) for item in run]
+    return [_apply_one(session, ctx, item) for ctx, item in zip(contexts, run, strict=True)]
+
+
+def _context(
+    session: Session, principal: Principal, device: SyncDevice, m: PushedMutation, settings: Mapping[str, Any]
+) -> MutationContext:
+    return MutationContext(
         session=session,
         principal=principal,
         device_id=device.id,
@@ -239,9 +320,13 @@ def _run(
         base_version=m.base_version,
         settings=settings,
     )
+
+
+def _apply_one(session: Session, ctx: MutationContext, item: _Ready) -> Outcome:
+    m = item.mutation
     try:
         with session.begin_nested():
-            result = spec.handler(ctx, args)
+            result = item.spec.handler(ctx, item.args)
             session.flush()
     except Problem as exc:
         status = CONFLICT if exc.status == 409 else REJECTED
@@ -265,7 +350,11 @@ def _run(
         log.exception("mutation %s (%s) failed", m.id, m.name)
         problem = Problem("mutation.failed", "The server could not apply this mutation.", status=500)
         return _outcome(m.id, REJECTED, problem=problem), []
-    outcome = _outcome(m.id, APPLIED, result=_jsonable(result))
+    return _applied(ctx, result)
+
+
+def _applied(ctx: MutationContext, result: dict[str, Any]) -> Outcome:
+    outcome = _outcome(ctx.mutation_id, APPLIED, result=_jsonable(result))
     outcome["flags"] = [
         {"code": f.code, "detail": f.detail, "work_order_id": f.work_order_id} for f in ctx.flags
     ]
@@ -294,5 +383,9 @@ def _outcome(
     return out
 
 
+_JSONABLE = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+    """The value as the device will read it (JSON types only; anything else as its `str`)."""
+    return orjson.loads(orjson.dumps(value, default=str, option=_JSONABLE))

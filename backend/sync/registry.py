@@ -17,12 +17,18 @@ A handler:
 - returns a JSON-able dict naming each touched row's new version (echo is harmless);
 - reads the app's configuration (keys, the blob store's settings) from `ctx.settings`, handed down by
   the HTTP boundary: no handler imports Flask.
+
+A mutation pushed in bulk (a day of notes from a basement without signal) may also have a *batch
+form*, registered with `@batch_of(name)`: it applies a run of consecutive mutations of that name with
+set-based statements, and must leave exactly the rows, results and flags the handler would leave one by
+one. When a run is anything but the plain case (an id already taken, a job out of scope, any error) it
+raises `NotBatchable` and the push undoes the run and applies it one mutation at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -59,6 +65,12 @@ class MutationContext:
 
 
 Handler = Callable[[MutationContext, dict[str, Any]], dict[str, Any]]
+# A run of mutations (each with its own context and loaded args) -> their results, in order.
+BatchHandler = Callable[[list[tuple[MutationContext, dict[str, Any]]]], list[dict[str, Any]]]
+
+
+class NotBatchable(Exception):
+    """Raised by a batch form for a run it cannot apply exactly as the handler would, one by one."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +80,7 @@ class Mutation:
     handler: Handler
     description: str
     roles: frozenset[str]
+    batch: BatchHandler | None = None
 
 
 MUTATIONS: dict[str, Mutation] = {}
@@ -81,5 +94,20 @@ def mutation(
             raise RuntimeError(f"mutation {name!r} registered twice")
         MUTATIONS[name] = Mutation(name, schema, handler, description, roles)
         return handler
+
+    return register
+
+
+def batch_of(name: str) -> Callable[[BatchHandler], BatchHandler]:
+    """Register the batch form of the mutation `name` (registered first, in the same module)."""
+
+    def register(batch: BatchHandler) -> BatchHandler:
+        spec = MUTATIONS.get(name)
+        if spec is None:
+            raise RuntimeError(f"batch form of unknown mutation {name!r}")
+        if spec.batch is not None and spec.batch is not batch:
+            raise RuntimeError(f"mutation {name!r} has two batch forms")
+        MUTATIONS[name] = replace(spec, batch=batch)
+        return batch
 
     return register

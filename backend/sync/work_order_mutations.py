@@ -15,9 +15,9 @@ from backend.models.work_orders import WorkOrderEvent
 from backend.policy import get_visible_work_order
 from backend.services.states import Status
 from backend.services.work_orders import transition_work_order
-from backend.sync.feed import RecordedInsert
-from backend.sync.field_facts import server_state, work_order_for_field_fact
-from backend.sync.registry import MutationContext, mutation
+from backend.sync.feed import RecordedInsert, insert_recorded
+from backend.sync.field_facts import locked_in_scope, server_state, work_order_for_field_fact
+from backend.sync.registry import MutationContext, NotBatchable, batch_of, mutation
 from backend.validation import StrictSchema
 
 ID = ma.validate.Length(min=1, max=36)
@@ -140,6 +140,57 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         # written earlier or by a transaction that committed meanwhile.
         raise _event_id_taken() from None
     return {"work_order_events": [{"id": args["id"], "seq": seq}]}
+
+
+@batch_of("work_order.note")
+def notes(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A run of notes with two reads and two writes: the plain case only (every job locked by this push
+    and in the technician's scope, every event id new), else `NotBatchable`."""
+    session = run[0][0].session
+    ids = [args["id"] for _, args in run]
+    if len(set(ids)) < len(ids):
+        raise NotBatchable
+    orders = [locked_in_scope(ctx, args["work_order_id"]) for ctx, args in run]
+    if any(order is None for order in orders):
+        raise NotBatchable
+    if any(identity_key(WorkOrderEvent, event_id) in session.identity_map for event_id in ids):
+        raise NotBatchable
+    session.flush()
+    conn = session.connection()
+    if conn.execute(sa.select(_EVENTS.c.id).where(_EVENTS.c.id.in_(ids)).limit(1)).first():
+        raise NotBatchable
+    jobs = sorted({args["work_order_id"] for _, args in run})
+    last_seq: dict[str, int] = {
+        job: seq
+        for job, seq in conn.execute(
+            sa.select(_EVENTS.c.work_order_id, sa.func.max(_EVENTS.c.seq))
+            .where(_EVENTS.c.work_order_id.in_(jobs))
+            .group_by(_EVENTS.c.work_order_id)
+        )
+    }
+    rows = []
+    for ctx, args in run:
+        job = args["work_order_id"]
+        last_seq[job] = seq = (last_seq.get(job) or 0) + 1
+        rows.append(
+            {
+                "id": args["id"],
+                "work_order_id": job,
+                "seq": seq,
+                "kind": "note",
+                "from_status": None,
+                "to_status": None,
+                "actor_user_id": ctx.principal.user_id,
+                "actor_role": ctx.principal.role,
+                "message": args["text"],
+                "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
+                "customer_visible": False,
+                "device_time": ctx.client_time,
+                "created_at": utcnow(),
+            }
+        )
+    insert_recorded(conn, WorkOrderEvent, rows)
+    return [{"work_order_events": [{"id": row["id"], "seq": row["seq"]}]} for row in rows]
 
 
 def _event_id_taken() -> Problem:
