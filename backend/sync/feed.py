@@ -42,6 +42,7 @@ class ChangeRecorder:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.conn = conn
+        self.now = utcnow()
         self.rows: list[dict[str, Any]] = []
         self._seen: set[tuple[str, str, str, str | None, str | None]] = set()
 
@@ -65,7 +66,7 @@ class ChangeRecorder:
                 "scope": entity.scope.value,
                 "scope_key": scope_key,
                 "audience": audience,
-                "created_at": utcnow(),
+                "created_at": self.now,
             }
         )
 

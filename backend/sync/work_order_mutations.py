@@ -144,22 +144,19 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 
 @batch_of("work_order.note")
 def notes(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """A run of notes with two reads and two writes: the plain case only (every job locked by this push
-    and in the technician's scope, every event id new), else `NotBatchable`."""
-    session = run[0][0].session
+    """A run of notes with one read and two writes. The plain case only: every job locked by this push
+    and in the technician's scope, else `NotBatchable`; an event id already taken fails the insert
+    (and the push applies the run one by one, which rejects that note)."""
+    ctx = run[0][0]
+    session = ctx.session
+    jobs = sorted({args["work_order_id"] for _, args in run})
+    if any(locked_in_scope(ctx, job) is None for job in jobs):
+        raise NotBatchable
     ids = [args["id"] for _, args in run]
-    if len(set(ids)) < len(ids):
-        raise NotBatchable
-    orders = [locked_in_scope(ctx, args["work_order_id"]) for ctx, args in run]
-    if any(order is None for order in orders):
-        raise NotBatchable
     if any(identity_key(WorkOrderEvent, event_id) in session.identity_map for event_id in ids):
         raise NotBatchable
     session.flush()
     conn = session.connection()
-    if conn.execute(sa.select(_EVENTS.c.id).where(_EVENTS.c.id.in_(ids)).limit(1)).first():
-        raise NotBatchable
-    jobs = sorted({args["work_order_id"] for _, args in run})
     last_seq: dict[str, int] = {
         job: seq
         for job, seq in conn.execute(
@@ -168,10 +165,11 @@ def notes(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, A
             .group_by(_EVENTS.c.work_order_id)
         )
     }
+    now = utcnow()
     rows = []
     for ctx, args in run:
         job = args["work_order_id"]
-        last_seq[job] = seq = (last_seq.get(job) or 0) + 1
+        last_seq[job] = seq = last_seq.get(job, 0) + 1
         rows.append(
             {
                 "id": args["id"],
@@ -186,7 +184,7 @@ def notes(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, A
                 "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
                 "customer_visible": False,
                 "device_time": ctx.client_time,
-                "created_at": utcnow(),
+                "created_at": now,
             }
         )
     insert_recorded(conn, WorkOrderEvent, rows)

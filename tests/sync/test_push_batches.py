@@ -32,7 +32,7 @@ def _push(client, headers, mutations, device_id="phone-1"):
 
 
 def _spy_on_batch(monkeypatch) -> list[str]:
-    """Records what the note's batch form did with each run: 'applied' or 'declined'."""
+    """Records what the note's batch form did with each run: 'applied', 'declined' or 'failed'."""
     load_handlers()
     spec = MUTATIONS[NOTE]
     assert spec.batch is not None
@@ -43,6 +43,9 @@ def _spy_on_batch(monkeypatch) -> list[str]:
             results = spec.batch(run)
         except NotBatchable:
             seen.append("declined")
+            raise
+        except Exception:
+            seen.append("failed")
             raise
         seen.append("applied")
         return results
@@ -159,6 +162,31 @@ def test_a_run_with_a_moved_job_and_a_reused_event_id_is_applied_one_by_one(
         "work_order.reassigned_meanwhile"
     )
     assert db.get(SyncMutation, run[2]["id"]).status == "rejected"
+
+
+def test_a_note_reusing_an_event_id_fails_its_run_which_is_applied_one_by_one(
+    db, client, sync_headers, monkeypatch
+):
+    tech = factories.TechnicianFactory()
+    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
+    headers = sync_headers(tech.user)
+    first = _note(order.id, "一")
+    seen = _spy_on_batch(monkeypatch)
+    run = [first, _note(order.id, "二"), _note(order.id, "同一个事件编号", event_id=first["args"]["id"])]
+
+    resp = _push(client, headers, run)
+
+    assert seen == ["failed"]
+    results = resp.json["results"]
+    assert [r["status"] for r in results] == ["applied", "applied", "rejected"]
+    assert results[2]["problem"]["code"] == "work_order_event.id_taken"
+    assert [r["result"]["work_order_events"][0]["seq"] for r in results[:2]] == [1, 2]
+    db.expire_all()
+    assert db.scalars(
+        sa.select(WorkOrderEvent.message)
+        .where(WorkOrderEvent.work_order_id == order.id, WorkOrderEvent.kind == "note")
+        .order_by(WorkOrderEvent.seq)
+    ).all() == ["一", "二"]
 
 
 def test_a_mutation_id_another_device_recorded_meanwhile_undoes_the_whole_push(
