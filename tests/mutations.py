@@ -1,8 +1,10 @@
 """Run one device mutation the way `POST /sync/push` does (schema, handler in a savepoint, commit),
-without HTTP: for domain tests of mutation handlers. End-to-end tests go through the push endpoint."""
+without HTTP: for domain tests of mutation handlers. End-to-end tests go through the push endpoint.
+`spy_on_batch` records what a mutation's batch form did with each run a push handed it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import marshmallow as ma
@@ -13,7 +15,7 @@ from backend.errors import Problem
 from backend.models import new_id
 from backend.policy import Principal
 from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, Flag, MutationContext
+from backend.sync.registry import MUTATIONS, Flag, MutationContext, NotBatchable
 
 
 class MutationOutcome:
@@ -68,3 +70,28 @@ def run_mutation(
     db.commit()
     db.expire_all()
     return MutationOutcome(result, None, ctx.flags)
+
+
+def spy_on_batch(monkeypatch: Any, name: str) -> list[str]:
+    """What the batch form of `name` did with each run, in order: 'applied', 'declined' (it raised
+    `NotBatchable`) or 'failed' (any other exception; the push then applies the run one by one)."""
+    load_handlers()
+    spec = MUTATIONS[name]
+    batch = spec.batch
+    assert batch is not None, f"{name} has no batch form"
+    seen: list[str] = []
+
+    def spy(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, Any]]:
+        try:
+            results = batch(run)
+        except NotBatchable:
+            seen.append("declined")
+            raise
+        except Exception:
+            seen.append("failed")
+            raise
+        seen.append("applied")
+        return results
+
+    monkeypatch.setitem(MUTATIONS, name, replace(spec, batch=spy))
+    return seen

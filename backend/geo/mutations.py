@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from backend.errors import Problem
 from backend.geo.coords import CoordSystem, to_wgs84
 from backend.models import TechnicianPosition, utcnow
-from backend.sync.registry import MutationContext, mutation
+from backend.sync.registry import MutationContext, NotBatchable, batch_of, mutation
 
 
 class LocationReportArgs(ma.Schema):
@@ -73,11 +74,37 @@ def location_report(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any
         device_time=args.get("recorded_at") or ctx.client_time,
         device_id=ctx.device_id,
     )
+    return _reported(row.technician_id, row.lat, row.lng, row.reported_at)
+
+
+@batch_of("location.report")
+def location_reports(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A backlog of positions (a phone back online): each is checked and converted as one by one, and
+    the last is kept, with one write. A bad position fails the run, which is then applied one by one."""
+    ctx = run[0][0]
+    if ctx.principal.technician_id is None:
+        raise NotBatchable
+    points = [to_wgs84(args["lat"], args["lng"], args.get("coord_system")) for _, args in run]
+    last_ctx, last = run[-1]
+    row = record_position(
+        ctx.session,
+        technician_id=ctx.principal.technician_id,
+        lat=last["lat"],
+        lng=last["lng"],
+        coord_system=last.get("coord_system"),
+        accuracy_m=last.get("accuracy_m"),
+        device_time=last.get("recorded_at") or last_ctx.client_time,
+        device_id=last_ctx.device_id,
+    )
+    return [_reported(row.technician_id, point.lat, point.lng, row.reported_at) for point in points]
+
+
+def _reported(technician_id: str, lat: float, lng: float, reported_at: datetime) -> dict[str, Any]:
     return {
         "technician_position": {
-            "technician_id": row.technician_id,
-            "lat": row.lat,
-            "lng": row.lng,
-            "reported_at": row.reported_at.isoformat(),
+            "technician_id": technician_id,
+            "lat": lat,
+            "lng": lng,
+            "reported_at": reported_at.isoformat(),
         }
     }

@@ -6,10 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import sqlalchemy as sa
+
 from backend.geo.coords import wgs84_to_gcj02
 from backend.models import TechnicianPosition, WorkOrder, utcnow
 from tests import factories
 from tests.geo.helpers import ERQI_TOWER, km_from
+from tests.mutations import spy_on_batch
 
 PROTOCOL = {"X-Sync-Protocol": "2"}
 
@@ -104,3 +107,20 @@ def test_location_report_with_bad_coordinates_is_rejected_per_mutation(client, d
     assert [r["status"] for r in results] == ["rejected", "rejected", "applied"]
     db.expire_all()
     assert db.get(TechnicianPosition, tech.id).lat == 34.7
+
+
+def test_a_backlog_of_positions_keeps_the_last_and_answers_each_with_its_own(client, db, auth, monkeypatch):
+    tech = factories.TechnicianFactory()
+    headers = {**auth(tech.user), **PROTOCOL}
+    backlog = [_report(34.70 + i / 1000, 113.60) for i in range(20)]
+    seen = spy_on_batch(monkeypatch, "location.report")
+
+    results = _push(client, headers, "phone-b", *backlog)
+
+    assert seen == ["applied"]
+    assert [r["status"] for r in results] == ["applied"] * 20
+    assert [r["result"]["technician_position"]["lat"] for r in results] == [m["args"]["lat"] for m in backlog]
+    db.expire_all()
+    stored = db.get(TechnicianPosition, tech.id)
+    assert (stored.lat, stored.lng, stored.device_id) == (backlog[-1]["args"]["lat"], 113.60, "phone-b")
+    assert db.scalar(sa.select(sa.func.count()).select_from(TechnicianPosition)) == 1

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 import backend.sync.push as push
 from backend.models import SyncChange, SyncFlag, SyncMutation, WorkOrderEvent
-from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, NotBatchable
+from backend.sync.registry import MUTATIONS
 from tests import factories
+from tests.mutations import spy_on_batch
 
 NOTE = "work_order.note"
 
@@ -29,29 +29,6 @@ def _note(order_id: str, text: str, event_id: str | None = None) -> dict:
 
 def _push(client, headers, mutations, device_id="phone-1"):
     return client.post("/sync/push", json={"device_id": device_id, "mutations": mutations}, headers=headers)
-
-
-def _spy_on_batch(monkeypatch) -> list[str]:
-    """Records what the note's batch form did with each run: 'applied', 'declined' or 'failed'."""
-    load_handlers()
-    spec = MUTATIONS[NOTE]
-    assert spec.batch is not None
-    seen: list[str] = []
-
-    def spy(run):
-        try:
-            results = spec.batch(run)
-        except NotBatchable:
-            seen.append("declined")
-            raise
-        except Exception:
-            seen.append("failed")
-            raise
-        seen.append("applied")
-        return results
-
-    monkeypatch.setitem(MUTATIONS, NOTE, replace(spec, batch=spy))
-    return seen
 
 
 def _written(db, jobs: list[str], mutation_ids: list[str]) -> list[tuple]:
@@ -93,7 +70,7 @@ def test_a_run_of_notes_applied_by_the_batch_form_leaves_what_one_by_one_leaves(
     batched_jobs = [factories.WorkOrderFactory(assignee=tech, status="on_site").id for _ in range(3)]
     single_jobs = [factories.WorkOrderFactory(assignee=tech, status="on_site").id for _ in range(3)]
     headers = sync_headers(tech.user)
-    seen = _spy_on_batch(monkeypatch)
+    seen = spy_on_batch(monkeypatch, NOTE)
 
     batched = [_note(batched_jobs[i % 3], f"第{i}条") for i in range(30)]
     resp = _push(client, headers, batched)
@@ -135,7 +112,7 @@ def test_a_run_with_a_moved_job_and_a_reused_event_id_is_applied_one_by_one(
         f"/work-orders/{moved.id}/assign", json={"technician_id": other.id}, headers=auth(dispatcher)
     )
     assert reassigned.status_code == 200, reassigned.json
-    seen = _spy_on_batch(monkeypatch)
+    seen = spy_on_batch(monkeypatch, NOTE)
 
     run = [
         _note(own.id, "一"),
@@ -171,7 +148,7 @@ def test_a_note_reusing_an_event_id_fails_its_run_which_is_applied_one_by_one(
     order = factories.WorkOrderFactory(assignee=tech, status="on_site")
     headers = sync_headers(tech.user)
     first = _note(order.id, "一")
-    seen = _spy_on_batch(monkeypatch)
+    seen = spy_on_batch(monkeypatch, NOTE)
     run = [first, _note(order.id, "二"), _note(order.id, "同一个事件编号", event_id=first["args"]["id"])]
 
     resp = _push(client, headers, run)
