@@ -21,8 +21,9 @@ A handler:
 A mutation pushed in bulk (a day of notes from a basement without signal) may also have a *batch
 form*, registered with `@batch_of(name)`: it applies a run of consecutive mutations of that name with
 set-based statements, and must leave the rows, results and flags the handler would leave one by one
-(receive times aside). When a run is anything but the plain case (an id already taken, a job out of scope, any error) it
-raises `NotBatchable` and the push undoes the run and applies it one mutation at a time.
+(receive times aside). For a run that is anything but the plain case (a job out of scope, an id
+already taken) it raises `NotBatchable`, or fails; the push then undoes the run and applies it one
+mutation at a time.
 """
 
 from __future__ import annotations
