@@ -64,16 +64,7 @@ def location_report(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any
         raise Problem(
             "technician.profile_required", "Only a technician's device reports a position.", status=403
         )
-    row = record_position(
-        ctx.session,
-        technician_id=ctx.principal.technician_id,
-        lat=args["lat"],
-        lng=args["lng"],
-        coord_system=args.get("coord_system"),
-        accuracy_m=args.get("accuracy_m"),
-        device_time=args.get("recorded_at") or ctx.client_time,
-        device_id=ctx.device_id,
-    )
+    row = _record_report(ctx, args)
     return _reported(row.technician_id, row.lat, row.lng, row.reported_at)
 
 
@@ -85,18 +76,22 @@ def location_reports(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[
     if ctx.principal.technician_id is None:
         raise NotBatchable
     points = [to_wgs84(args["lat"], args["lng"], args.get("coord_system")) for _, args in run]
-    last_ctx, last = run[-1]
-    row = record_position(
+    row = _record_report(*run[-1])
+    return [_reported(row.technician_id, point.lat, point.lng, row.reported_at) for point in points]
+
+
+def _record_report(ctx: MutationContext, args: dict[str, Any]) -> TechnicianPosition:
+    assert ctx.principal.technician_id is not None
+    return record_position(
         ctx.session,
         technician_id=ctx.principal.technician_id,
-        lat=last["lat"],
-        lng=last["lng"],
-        coord_system=last.get("coord_system"),
-        accuracy_m=last.get("accuracy_m"),
-        device_time=last.get("recorded_at") or last_ctx.client_time,
-        device_id=last_ctx.device_id,
+        lat=args["lat"],
+        lng=args["lng"],
+        coord_system=args.get("coord_system"),
+        accuracy_m=args.get("accuracy_m"),
+        device_time=args.get("recorded_at") or ctx.client_time,
+        device_id=ctx.device_id,
     )
-    return [_reported(row.technician_id, point.lat, point.lng, row.reported_at) for point in points]
 
 
 def _reported(technician_id: str, lat: float, lng: float, reported_at: datetime) -> dict[str, Any]:

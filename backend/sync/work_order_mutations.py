@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -120,20 +121,7 @@ def note(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     # same statement) and its feed row is written with it.
     try:
         (seq,) = _INSERT_NOTE.execute(
-            session.connection(),
-            {
-                "id": args["id"],
-                "work_order_id": order.id,
-                "job": order.id,
-                "kind": "note",
-                "actor_user_id": ctx.principal.user_id,
-                "actor_role": ctx.principal.role,
-                "message": args["text"],
-                "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
-                "customer_visible": False,
-                "device_time": ctx.client_time,
-                "created_at": utcnow(),
-            },
+            session.connection(), {**_note_row(ctx, args, utcnow()), "job": order.id}
         )
     except IntegrityError:
         # The id is the only key the insert can collide on (the job is locked and exists): an event
@@ -170,25 +158,25 @@ def notes(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[dict[str, A
     for ctx, args in run:
         job = args["work_order_id"]
         last_seq[job] = seq = last_seq.get(job, 0) + 1
-        rows.append(
-            {
-                "id": args["id"],
-                "work_order_id": job,
-                "seq": seq,
-                "kind": "note",
-                "from_status": None,
-                "to_status": None,
-                "actor_user_id": ctx.principal.user_id,
-                "actor_role": ctx.principal.role,
-                "message": args["text"],
-                "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
-                "customer_visible": False,
-                "device_time": ctx.client_time,
-                "created_at": now,
-            }
-        )
+        rows.append({**_note_row(ctx, args, now), "seq": seq, "from_status": None, "to_status": None})
     insert_recorded(conn, WorkOrderEvent, rows)
     return [{"work_order_events": [{"id": row["id"], "seq": row["seq"]}]} for row in rows]
+
+
+def _note_row(ctx: MutationContext, args: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A note's event row (but its seq): the one shape both the handler and the batch form write."""
+    return {
+        "id": args["id"],
+        "work_order_id": args["work_order_id"],
+        "kind": "note",
+        "actor_user_id": ctx.principal.user_id,
+        "actor_role": ctx.principal.role,
+        "message": args["text"],
+        "data": {"device_id": ctx.device_id, "mutation_id": ctx.mutation_id},
+        "customer_visible": False,
+        "device_time": ctx.client_time,
+        "created_at": now,
+    }
 
 
 def _event_id_taken() -> Problem:
