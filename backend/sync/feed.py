@@ -25,6 +25,7 @@ from backend.models.base import utcnow
 from backend.models.sync import SyncChange
 from backend.models.work_orders import WorkOrder
 from backend.sync import entities as _entities
+from backend.sync import horizon as _horizon  # noqa: F401  (marks every transaction as a feed writer)
 from backend.sync.scope import scope_owner
 from backend.sync.spec import Scope
 

@@ -1,9 +1,10 @@
 """`pull_changes`: one page of a device's changes, from a cursor or from a consistent first snapshot.
 
 Order and completeness: feed rows are served in `(txid, pos)` order and only below the *horizon*: on
-PostgreSQL the oldest transaction still running (`pg_snapshot_xmin`), so every row below it is final
-and a transaction that took an early position but commits late is served by a later pull; on SQLite
-(one writer at a time, positions in commit order) everything committed.
+PostgreSQL the oldest transaction still running that may write feed rows (`backend.sync.horizon`),
+so every row below it is final and a transaction that took an early position but commits late is
+served by a later pull; on SQLite (one writer at a time, positions in commit order) everything
+committed.
 
 Rows travel as their current server state, read with the device's current scope, so a page never
 carries a row the technician may no longer see; tombstones follow for rows that left.
@@ -26,6 +27,7 @@ from backend.errors import Problem
 from backend.models.base import utcnow
 from backend.models.sync import SyncChange, SyncDeployment
 from backend.policy import Principal
+from backend.sync import horizon
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
 from backend.sync.devices import device_for, mark_seen
 from backend.sync.entities import (
@@ -85,16 +87,11 @@ def deployment(session: Session) -> SyncDeployment:
 
 
 def feed_horizon(conn: sa.Connection) -> tuple[int, int]:
-    """(xmin, xmax) of the current snapshot: rows with txid < xmin are final."""
+    """(horizon, xmax) of the current snapshot: rows with txid < horizon are final (see
+    `backend.sync.horizon`); SQLite has one writer at a time, so everything committed is."""
     if conn.dialect.name != "postgresql":
         return NO_HORIZON, NO_HORIZON
-    row = conn.execute(
-        sa.text(
-            "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-            "FROM (SELECT pg_current_snapshot() AS s) AS snap"
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+    return horizon.feed_horizon(conn)
 
 
 def start_key(conn: sa.Connection) -> FeedKey:

@@ -125,3 +125,27 @@ def test_twenty_concurrent_writers_with_random_delays_leave_every_device_equal_t
         pull_until_converged(app, phone, tech.id)
         assert phone.resyncs == [], "the checksums never disagreed"
     assert db.get(Technician, tech_ids[0]) is not None
+
+
+def test_transactions_that_write_no_feed_rows_do_not_hold_pulls_back(app, db, device, backend_name):
+    if backend_name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    app.config["SYNC_HORIZON_WAIT_SECONDS"] = 0
+    tech = factories.TechnicianFactory()
+    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
+    phone = device(tech.user)
+    phone.pull()
+    engine = app.extensions["repairops.engine"]
+    other_database = sa.create_engine(engine.url.set(database="postgres"))
+    # A report in this database and a job in another one, each holding a transaction id, open.
+    with engine.connect() as report, other_database.connect() as elsewhere:
+        for stranger in (report, elsewhere):
+            assert stranger.execute(sa.text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()
+        note = _event(order.id, "written while both strangers are still open")
+        db.add(note)
+        db.commit()
+
+        phone.pull()
+
+        assert note.id in phone.replica["work_order_events"]
+    other_database.dispose()
