@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from backend.models.base import Base
 from backend.models.work_orders import WorkOrder
@@ -35,7 +37,8 @@ class SyncedEntity:
     via: sa.ColumnElement[Any] | None
     version: sa.ColumnElement[Any] | None
     keys: tuple[str, ...] = ()
-    convert: tuple[str, ...] = ()  # columns whose values are not JSON as they come (dates, decimals)
+    # Columns whose values are not JSON as they come (dates, decimals), each with its conversion.
+    convert: tuple[tuple[str, Callable[[Any], Any]], ...] = ()
     _version_at: int = -1  # `version_index`, computed once by `_describe`
 
     @property
@@ -91,10 +94,10 @@ class SyncedEntity:
     def serialize(self, row: Any) -> dict[str, Any]:
         """A row selected with `selectable()` as the JSON object the device stores."""
         out = dict(zip(self.keys, row, strict=False))
-        for key in self.convert:
+        for key, to_json in self.convert:
             value = out[key]
             if value is not None:
-                out[key] = jsonable(value)
+                out[key] = to_json(value)
         out["sync_version"] = (
             version_number(row[self._version_at]) if self.version is not None else content_version(row)
         )
@@ -107,6 +110,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
     return value
+
+
+def _isoformat(value: date | time) -> str:
+    return value.isoformat()
 
 
 def version_number(value: Any) -> int:
@@ -127,6 +134,32 @@ def content_version(row: Any) -> int:
 def row_hash(row_id: str, version: int) -> int:
     """The per-row term of the convergence checksum: first 8 bytes of sha256("id:version")."""
     return int.from_bytes(hashlib.sha256(f"{row_id}:{version}".encode()).digest()[:8], "big")
+
+
+# The same two functions as PostgreSQL expressions, so that a scope's checksum is summed where its rows
+# are (tests compare them with the Python ones on awkward values).
+
+
+def version_number_sql(version: sa.ColumnElement[Any]) -> sa.ColumnElement[int]:
+    """`version_number` on PostgreSQL. Timestamps go through the same double arithmetic as
+    `datetime.timestamp() * 1_000_000`: the exact epoch (numeric) rounded once to a double, multiplied
+    by 10^6 and truncated."""
+    if isinstance(_base_type(version.type), sa.DateTime):
+        epoch = sa.cast(sa.extract("epoch", version), postgresql.DOUBLE_PRECISION)
+        number = sa.cast(
+            sa.func.trunc(epoch * sa.literal(1_000_000.0, postgresql.DOUBLE_PRECISION)), sa.BigInteger
+        )
+    else:
+        number = sa.cast(version, sa.BigInteger)
+    return sa.func.coalesce(number, 1)
+
+
+def row_hash_sql(row_id: sa.ColumnElement[Any], version: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    """`row_hash` on PostgreSQL as a signed bigint: the same 64 bits, so sums agree modulo 2^64."""
+    text = sa.cast(row_id, sa.Text).concat(":").concat(sa.cast(version, sa.Text))
+    digest = sa.func.sha256(sa.func.convert_to(text, "UTF8"))
+    first_8_bytes = sa.func.left(sa.func.encode(digest, "hex"), 16)
+    return sa.cast(sa.cast(sa.literal("x").concat(first_8_bytes), postgresql.BIT(64)), sa.BigInteger)
 
 
 _CACHE: dict[str, dict[str, SyncedEntity]] = {}
@@ -187,7 +220,7 @@ def _describe(model: type[Any], mapper: Any) -> SyncedEntity:
         pk=pk,
         columns=tuple((k, by_key[k]) for k in keys),
         keys=tuple(keys),
-        convert=tuple(k for k in keys if _needs_conversion(by_key[k])),
+        convert=tuple((k, to_json) for k in keys if (to_json := _to_json(by_key[k])) is not None),
         scope_column=_scope_column(model, spec, by_key),
         via=_via(model, spec, table),
         version=_version_column(model, spec, by_key),
@@ -195,15 +228,28 @@ def _describe(model: type[Any], mapper: Any) -> SyncedEntity:
     return dataclasses.replace(entity, _version_at=entity.version_index)
 
 
-def _needs_conversion(column: Any) -> bool:
+def _base_type(column_type: Any) -> Any:
+    """The SQL type under a `TypeDecorator` (`UTCDateTime` is a DateTime)."""
+    return column_type.impl_instance if isinstance(column_type, sa.types.TypeDecorator) else column_type
+
+
+def _to_json(column: Any) -> Callable[[Any], Any] | None:
+    """How a column's (non-null) values become JSON: none for JSON-ready types (strings, numbers,
+    JSON documents), `isoformat` for dates and times, `jsonable` for anything else."""
+    column_type = _base_type(column.type)
+    if isinstance(column_type, sa.JSON):
+        return None
+    if isinstance(column_type, sa.DateTime | sa.Date | sa.Time):
+        return _isoformat
     try:
-        python_type = column.type.python_type
+        python_type = column_type.python_type
     except NotImplementedError:
-        return True
-    return bool(
-        python_type in (datetime, date, time, Decimal)
-        or not issubclass(python_type, str | int | float | bool | dict | list)
-    )
+        return jsonable
+    if python_type in (datetime, date, time, Decimal) or not issubclass(
+        python_type, str | int | float | bool | dict | list
+    ):
+        return jsonable
+    return None
 
 
 def _scope_column(model: type[Any], spec: SyncSpec, by_key: dict[str, Any]) -> Any:
