@@ -12,9 +12,10 @@ carries a row the technician may no longer see; tombstones follow for rows that 
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,23 +28,26 @@ from backend.errors import Problem
 from backend.models.base import utcnow
 from backend.models.sync import SyncChange, SyncDeployment
 from backend.policy import Principal
-from backend.sync import horizon
+from backend.sync import horizon, scope
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
 from backend.sync.devices import device_for, mark_seen
 from backend.sync.entities import (
     CHECKSUM_MODULUS,
     SyncedEntity,
+    content_version,
     row_hash,
+    row_hash_sql,
     synced_entities,
     version_number,
+    version_number_sql,
 )
-from backend.sync.scope import TechnicianScope, load_scope
+from backend.sync.scope import load_scope, scope_predicate
 from backend.sync.spec import Scope
 
 LIMIT_DEFAULT = 500
 LIMIT_MAX = 2000
 NO_HORIZON = 2**62
-_ID_CHUNK = 500
+_ID_CHUNK = LIMIT_MAX  # ids per statement (one parameter: see `scope.among`)
 _C = SyncChange.__table__.c
 
 
@@ -94,32 +98,131 @@ def feed_horizon(conn: sa.Connection) -> tuple[int, int]:
     return horizon.feed_horizon(conn)
 
 
+_MAX_POS = sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))
+
+
 def start_key(conn: sa.Connection) -> FeedKey:
     """A key before everything not yet final: where a first sync continues after its snapshot."""
     if conn.dialect.name == "postgresql":
         xmin, _ = feed_horizon(conn)
         return FeedKey(xmin, 0)
-    return FeedKey(0, conn.execute(sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))).scalar_one())
+    return FeedKey(0, conn.execute(_MAX_POS).scalar_one())
 
 
-def _routing(scope: TechnicianScope) -> sa.ColumnElement[bool]:
-    refs = sorted(set().union(*scope.refs.values())) if scope.refs else []
+# -- statements ------------------------------------------------------------------------------------
+# Built once per dialect (and entity) with the scope, the cursor and the ids as parameters: SQLAlchemy
+# then neither rebuilds nor re-keys them, which took much of a page's time.
+
+
+def _routing(dialect: str) -> sa.ColumnElement[bool]:
+    """Feed rows for the scope's device (parameters: `TechnicianScope.params`)."""
+    technician = sa.bindparam(scope.TECHNICIAN, type_=sa.String)
     return sa.or_(
-        _C.audience == scope.technician_id,
+        _C.audience == technician,
         sa.and_(
             _C.audience.is_(None),
             sa.or_(
                 _C.scope == Scope.GLOBAL.value,
-                sa.and_(_C.scope == Scope.TECHNICIAN.value, _C.scope_key == scope.technician_id),
-                sa.and_(_C.scope == Scope.WORK_ORDER.value, _C.scope_key.in_(scope.job_ids)),
-                sa.and_(_C.scope == Scope.REFERENCED.value, _C.row_id.in_(refs)),
+                sa.and_(_C.scope == Scope.TECHNICIAN.value, _C.scope_key == technician),
+                sa.and_(_C.scope == Scope.WORK_ORDER.value, scope.among(_C.scope_key, scope.JOBS, dialect)),
+                sa.and_(_C.scope == Scope.REFERENCED.value, scope.among(_C.row_id, scope.REFS, dialect)),
             ),
         ),
     )
 
 
-def _after(key: FeedKey) -> sa.ColumnElement[bool]:
-    return sa.tuple_(_C.txid, _C.pos) > sa.tuple_(sa.literal(key.txid), sa.literal(key.pos))
+_AFTER = sa.tuple_(_C.txid, _C.pos) > sa.tuple_(
+    sa.bindparam("after_txid", type_=sa.BigInteger), sa.bindparam("after_pos", type_=sa.BigInteger)
+)
+_HORIZON = sa.bindparam("horizon", type_=sa.BigInteger)
+_LIMIT = sa.bindparam("limit", type_=sa.Integer)
+
+
+def _after(key: FeedKey) -> dict[str, int]:
+    return {"after_txid": key.txid, "after_pos": key.pos}
+
+
+@functools.cache
+def _feed_page(dialect: str) -> sa.Select[Any]:
+    return (
+        sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op, _C.audience)
+        .where(_AFTER, _C.txid < _HORIZON, _routing(dialect))
+        .order_by(_C.txid, _C.pos)
+        .limit(_LIMIT)
+    )
+
+
+@functools.cache
+def _feed_held_back(dialect: str) -> sa.Select[Any]:
+    return sa.select(_C.pos).where(_AFTER, _C.txid >= _HORIZON, _routing(dialect)).limit(1)
+
+
+@functools.cache
+def _feed_unserved(dialect: str) -> sa.Select[Any]:
+    return sa.select(_C.pos).where(_AFTER, _routing(dialect)).limit(1)
+
+
+@functools.cache
+def _rows_in_scope(entity: SyncedEntity, dialect: str, *, after: bool) -> sa.Select[Any]:
+    """The entity's rows in scope in id order, `limit` of them (after the id `after`)."""
+    stmt = sa.select(*entity.selectable()).where(scope_predicate(entity, dialect))
+    if after:
+        stmt = stmt.where(entity.pk > sa.bindparam("after", type_=entity.pk.type))
+    return stmt.order_by(entity.pk).limit(_LIMIT)
+
+
+@functools.cache
+def _rows_by_id(entity: SyncedEntity, dialect: str) -> sa.Select[Any]:
+    """The entity's rows in scope among `ids`."""
+    return sa.select(*entity.selectable()).where(
+        scope.among(entity.pk, "ids", dialect), scope_predicate(entity, dialect)
+    )
+
+
+@functools.cache
+def _ids_of_jobs(entity: SyncedEntity, dialect: str) -> sa.Select[Any]:
+    """Ids of the entity's rows (in scope or not) belonging to the jobs `ids`."""
+    assert entity.scope_column is not None
+    return sa.select(entity.pk).where(scope.among(entity.scope_column, "ids", dialect))
+
+
+@functools.cache
+def _referenced_by_jobs(entity: SyncedEntity, root: SyncedEntity, dialect: str) -> sa.Select[Any]:
+    """Ids of the entity's rows the jobs `ids` point at."""
+    assert entity.via is not None
+    return sa.select(entity.via).where(scope.among(root.pk, "ids", dialect), entity.via.isnot(None))
+
+
+@functools.cache
+def _sums_in_database(entities: tuple[SyncedEntity, ...], dialect: str) -> sa.CompoundSelect[Any]:
+    """PostgreSQL: per entity in scope, (name, count, signed sum of `row_hash_sql`)."""
+    return sa.union_all(
+        *[
+            sa.select(
+                sa.literal(e.name, sa.String),
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
+            ).where(scope_predicate(e, dialect))
+            for e in entities
+            if e.version is not None
+        ]
+    )
+
+
+@functools.cache
+def _versions(
+    entities: tuple[SyncedEntity, ...], dialect: str
+) -> tuple[sa.Select[Any] | sa.CompoundSelect[Any], ...]:
+    """(name, id, version) of the rows in scope: entities whose version columns share a type in one
+    UNION ALL (one round trip instead of one per entity)."""
+    by_type: dict[type[Any], list[sa.Select[Any]]] = {}
+    for e in entities:
+        if e.version is not None:
+            select = sa.select(sa.literal(e.name, sa.String), e.pk, e.version).where(
+                scope_predicate(e, dialect)
+            )
+            by_type.setdefault(type(e.version.type), []).append(select)
+    return tuple(sa.union_all(*group) if len(group) > 1 else group[0] for group in by_type.values())
 
 
 class Puller:
@@ -128,16 +231,25 @@ class Puller:
 
     def __init__(self, conn: sa.Connection, *, technician_id: str) -> None:
         self.conn = conn
+        self.dialect = conn.dialect.name
         self.scope = load_scope(self.conn, technician_id)
         self.entities = synced_entities()
+
+    @functools.cached_property
+    def horizon(self) -> tuple[int, int]:
+        """`feed_horizon` of the page's snapshot (read once: the snapshot does not change)."""
+        return feed_horizon(self.conn)
+
+    def _run(self, stmt: sa.Executable, **params: Any) -> sa.CursorResult[*tuple[Any, ...]]:
+        return self.conn.execute(stmt, {**self.scope.params, **params})
 
     # -- cursor checks ------------------------------------------------------------------------------
 
     def check_cursor(self, cursor: Cursor, state: SyncDeployment) -> None:
         if cursor.key < FeedKey(state.pruned_txid, state.pruned_pos):
             raise resync_required("expired", "The cursor is older than the changes this server keeps.")
-        max_pos = self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))).scalar_one()
-        _, xmax = feed_horizon(self.conn)
+        max_pos = self.conn.execute(_MAX_POS).scalar_one()
+        _, xmax = self.horizon
         if cursor.key.pos > max(max_pos, state.pruned_pos) or cursor.key.txid > xmax:
             raise resync_required("ahead_of_feed", "The cursor is ahead of this server's changes.")
         if cursor.snapshot is not None and cursor.snapshot.entity not in self.entities:
@@ -184,111 +296,110 @@ class Puller:
         i = names.index(name)
         return Snapshot(names[i + 1], None, False) if i + 1 < len(names) else None
 
-    def _snapshot_rows(self, entity: SyncedEntity, after: str | None, limit: int) -> list[Any]:
-        stmt = sa.select(*entity.selectable()).where(self.scope.predicate(entity))
-        if after is not None:
-            stmt = stmt.where(entity.pk > after)
-        return list(self.conn.execute(stmt.order_by(entity.pk).limit(limit)))
+    def _snapshot_rows(self, entity: SyncedEntity, after: Any, limit: int) -> Sequence[Any]:
+        if after is None:
+            return self._run(_rows_in_scope(entity, self.dialect, after=False), limit=limit).all()
+        return self._run(_rows_in_scope(entity, self.dialect, after=True), after=after, limit=limit).all()
 
-    def _feed_rows(self, key: FeedKey, remaining: int) -> tuple[list[Any], bool]:
+    def _feed_rows(self, key: FeedKey, remaining: int) -> tuple[Sequence[Any], bool]:
         """Feed rows after `key` below the horizon, in `(txid, pos)` order."""
-        xmin, _ = feed_horizon(self.conn)
-        stmt = (
-            sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op, _C.audience)
-            .where(_after(key), _C.txid < xmin, _routing(self.scope))
-            .order_by(_C.txid, _C.pos)
-            .limit(remaining + 1)
-        )
-        rows = list(self.conn.execute(stmt))
+        xmin, _ = self.horizon
+        rows = self._run(_feed_page(self.dialect), **_after(key), horizon=xmin, limit=remaining + 1).all()
         return rows[:remaining], len(rows) > remaining
-
-    def held_back(self, key: FeedKey) -> bool:
-        """Are committed changes for this device beyond `key` waiting for an older writer to finish?"""
-        xmin, _ = feed_horizon(self.conn)
-        stmt = sa.select(_C.pos).where(_after(key), _C.txid >= xmin, _routing(self.scope)).limit(1)
-        return self.conn.execute(stmt).first() is not None
 
     def _unserved_exists(self, key: FeedKey) -> bool:
         """Is a committed change for this device beyond `key` (whatever the horizon)?"""
-        stmt = sa.select(_C.pos).where(_after(key), _routing(self.scope)).limit(1)
-        return self.conn.execute(stmt).first() is not None
+        return self._run(_feed_unserved(self.dialect), **_after(key)).first() is not None
 
     def _changes(self, build: _Builder) -> dict[str, dict[str, list[Any]]]:
         touched = {name: set(ids) for name, ids in build.touched.items() if name in self.entities}
         jobs = sorted(build.moved_jobs)
         if jobs:
-            for entity, row_id in self._job_rows(jobs):
-                touched.setdefault(entity.name, set()).add(row_id)
+            root = self.entities[build.root]
             for entity in self.entities.values():
+                if (
+                    entity.scope == Scope.WORK_ORDER
+                    and not entity.is_root
+                    and entity.scope_column is not None
+                ):
+                    found = self._run(_ids_of_jobs(entity, self.dialect), ids=jobs)
+                    touched.setdefault(entity.name, set()).update(str(r[0]) for r in found)
                 if entity.scope == Scope.REFERENCED and entity.via is not None:
-                    root = self.entities[build.root]
-                    refs = self.conn.execute(
-                        sa.select(entity.via).where(root.pk.in_(jobs), entity.via.isnot(None))
-                    )
+                    refs = self._run(_referenced_by_jobs(entity, root, self.dialect), ids=jobs)
                     touched.setdefault(entity.name, set()).update(str(r[0]) for r in refs)
         out: dict[str, dict[str, list[Any]]] = {}
         for name, rows in build.snapshot_rows.items():
             out.setdefault(name, {"upserts": [], "deletes": []})["upserts"].extend(rows)
         for name, ids in touched.items():
             bucket = out.setdefault(name, {"upserts": [], "deletes": []})
-            current = list(self._current_rows(self.entities[name], sorted(ids)))
+            current = self._current_rows(self.entities[name], sorted(ids))
             bucket["upserts"].extend(current)
             present = {str(row[self.entities[name].pk_key]) for row in current}
             bucket["deletes"].extend(sorted(ids - present))
         return out
 
-    def _job_rows(self, job_ids: list[str]) -> Iterator[tuple[SyncedEntity, str]]:
-        for entity in self.entities.values():
-            if entity.scope == Scope.WORK_ORDER and not entity.is_root and entity.scope_column is not None:
-                for start in range(0, len(job_ids), _ID_CHUNK):
-                    chunk = job_ids[start : start + _ID_CHUNK]
-                    for (row_id,) in self.conn.execute(
-                        sa.select(entity.pk).where(entity.scope_column.in_(chunk))
-                    ):
-                        yield entity, str(row_id)
-
-    def _current_rows(self, entity: SyncedEntity, ids: list[str]) -> Iterator[dict[str, Any]]:
-        predicate = self.scope.predicate(entity)
+    def _current_rows(self, entity: SyncedEntity, ids: list[str]) -> list[dict[str, Any]]:
+        stmt = _rows_by_id(entity, self.dialect)
+        out: list[dict[str, Any]] = []
         for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
-            stmt = sa.select(*entity.selectable()).where(entity.pk.in_(chunk), predicate)
-            for row in self.conn.execute(stmt):
-                yield entity.serialize(row)
+            out.extend(entity.serialize(row) for row in self._run(stmt, ids=ids[start : start + _ID_CHUNK]))
+        return out
 
     # -- convergence --------------------------------------------------------------------------------
 
     def checksums(self) -> dict[str, dict[str, Any]]:
         """Per entity: the count and the order-independent checksum of the device's scope."""
-        totals = {name: [0, 0] for name in self.entities}
-        for name, row_id, version in self._versions():
-            total = totals[name]
-            total[0] += 1
-            total[1] = (total[1] + row_hash(row_id, version)) % CHECKSUM_MODULUS
+        totals = dict.fromkeys(self.entities, (0, 0))
+        for name, count, total in self._sums():
+            totals[name] = (count, total)
         return {
-            name: {"count": count, "checksum": f"{total:016x}"} for name, (count, total) in totals.items()
+            name: {"count": count, "checksum": f"{total % CHECKSUM_MODULUS:016x}"}
+            for name, (count, total) in totals.items()
         }
 
-    def _versions(self) -> Iterator[tuple[str, str, int]]:
-        """(entity, row id, version) of every row in scope: entities whose version columns share a type
-        in one UNION ALL (one round trip instead of one per entity); rows without a version column
-        read whole (their version is a hash of the row)."""
-        by_type: dict[type[Any], list[tuple[SyncedEntity, sa.ColumnElement[Any]]]] = {}
+    def _sums(self) -> Iterator[tuple[str, int, int]]:
+        """(entity, row count, sum of row hashes) of the scope, for the entities with rows in it.
+        PostgreSQL sums the versioned entities itself (one query, no rows travel); elsewhere their
+        (id, version) pairs are streamed. Rows without a version column are read whole (their version
+        is a hash of the row)."""
+        versioned = tuple(e for e in self.entities.values() if e.version is not None)
         for entity in self.entities.values():
             if entity.version is None:
-                stmt = sa.select(*entity.selectable()).where(self.scope.predicate(entity))
-                for row in self.conn.execute(stmt.execution_options(yield_per=1000)):
-                    data = entity.serialize(row)
-                    yield entity.name, str(data[entity.pk_key]), data["sync_version"]
-            else:
-                by_type.setdefault(type(entity.version.type), []).append((entity, entity.version))
-        for group in by_type.values():
-            selects = [
-                sa.select(sa.literal(e.name, sa.String), e.pk, version).where(self.scope.predicate(e))
-                for e, version in group
-            ]
-            union = sa.union_all(*selects) if len(selects) > 1 else selects[0]
-            for name, row_id, version in self.conn.execute(union.execution_options(yield_per=1000)):
-                yield name, str(row_id), version_number(version)
+                yield self._sum_of_rows(entity)
+        if not versioned:
+            return
+        if self.dialect == "postgresql":
+            for name, count, total in self._run(_sums_in_database(versioned, self.dialect)):
+                if count:
+                    yield name, count, int(total)
+        else:
+            yield from self._sums_of_versions(versioned)
+
+    def _sum_of_rows(self, entity: SyncedEntity, batch: int = 1000) -> tuple[str, int, int]:
+        """Read `batch` rows at a time in id order: memory stays bounded, a small table costs one query."""
+        count = total = 0
+        after = None
+        while True:
+            rows = self._snapshot_rows(entity, after, batch)
+            for row in rows:
+                total += row_hash(str(row[entity.pk_index]), content_version(row))
+            count += len(rows)
+            if len(rows) < batch:
+                return entity.name, count, total
+            after = rows[-1][entity.pk_index]
+
+    def _sums_of_versions(self, entities: tuple[SyncedEntity, ...]) -> Iterator[tuple[str, int, int]]:
+        totals: dict[str, list[int]] = {}
+        for union in _versions(entities, self.dialect):
+            streamed = self.conn.execute(union, self.scope.params, execution_options={"yield_per": 1000})
+            for name, row_id, version in streamed:
+                entity = totals.get(name)
+                if entity is None:
+                    entity = totals[name] = [0, 0]
+                entity[0] += 1
+                entity[1] += row_hash(str(row_id), version_number(version))
+        for name, (count, total) in totals.items():
+            yield name, count, total
 
 
 @contextmanager
@@ -314,10 +425,17 @@ def _wait_for_older_writers(conn: sa.Connection, technician_id: str, key: FeedKe
     running, give it a moment to finish so the page carries them (never needed for correctness)."""
     if conn.dialect.name != "postgresql" or seconds <= 0:
         return
-    puller = Puller(conn, technician_id=technician_id)
+    xmin, xmax = feed_horizon(conn)
+    if xmin >= xmax:
+        return  # no writer of ours in progress: nothing is held back
+    params = {**load_scope(conn, technician_id).params, **_after(key)}
+    stmt = _feed_held_back(conn.dialect.name)
     deadline = time.monotonic() + seconds
-    while puller.held_back(key) and time.monotonic() < deadline:
+    while conn.execute(stmt, {**params, "horizon": xmin}).first() is not None:
+        if time.monotonic() >= deadline:
+            return
         time.sleep(0.02)
+        xmin, _ = feed_horizon(conn)
 
 
 def first_cursor(conn: sa.Connection) -> Cursor:
@@ -391,11 +509,12 @@ def scope_view(session: Session, technician_id: str) -> dict[str, dict[str, dict
     """Everything a technician's device should hold right now, as the device would store it
     (entity -> id -> row). For support and for tests: compare with a device's replica."""
     conn = session.connection()
-    scope = load_scope(conn, technician_id)
+    dialect = conn.dialect.name
+    params = load_scope(conn, technician_id).params
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for entity in synced_entities().values():
-        rows = conn.execute(sa.select(*entity.selectable()).where(scope.predicate(entity)))
-        table = {str(r[entity.pk_index]): entity.serialize(r) for r in rows}
+        stmt = sa.select(*entity.selectable()).where(scope_predicate(entity, dialect))
+        table = {str(r[entity.pk_index]): entity.serialize(r) for r in conn.execute(stmt, params)}
         if table:
             out[entity.name] = table
     return out
