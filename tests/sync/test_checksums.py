@@ -1,4 +1,5 @@
-"""Convergence checksums: PostgreSQL sums a scope's row hashes itself, with the Python arithmetic."""
+"""The pull's fast paths agree with the reference ones: PostgreSQL sums a scope's row hashes with the
+Python arithmetic, and rows read with their timestamps as text are what `serialize` gives."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
+from backend.models import WorkOrderEvent
 from backend.models.base import UTCDateTime
 from backend.sync.entities import (
     CHECKSUM_MODULUS,
+    device_rows,
     row_hash,
     row_hash_sql,
+    synced_entities,
     version_number,
     version_number_sql,
 )
+from tests import factories
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -59,3 +64,37 @@ def test_postgresql_row_hashes_and_versions_are_the_python_ones(db, backend_name
         by_time, by_number = got[row_id]
         assert by_time % CHECKSUM_MODULUS == row_hash(row_id, version_number(at)), (row_id, at)
         assert by_number % CHECKSUM_MODULUS == row_hash(row_id, version_number(number)), (row_id, number)
+
+
+def test_rows_read_with_timestamps_as_text_are_what_serialize_gives(db):
+    tech = factories.TechnicianFactory()
+    order = factories.WorkOrderFactory(
+        assignee=tech, status="assigned", appointment_start=datetime(2026, 3, 1, 8, tzinfo=UTC)
+    )
+    times = _awkward_times()
+    db.add_all(
+        WorkOrderEvent(
+            work_order_id=order.id,
+            seq=i + 1,
+            kind="note",
+            actor_role="technician",
+            message=f"n{i}",
+            data={"i": i},
+            device_time=at,
+            created_at=at or datetime(2026, 5, 1, tzinfo=UTC),
+        )
+        for i, at in enumerate(times)
+    )
+    db.commit()
+    conn = db.connection()
+    dialect = conn.dialect.name
+
+    for entity in synced_entities().values():
+        fast = device_rows(entity, dialect)
+        expected = {
+            r[entity.pk_index]: entity.serialize(r) for r in conn.execute(sa.select(*entity.selectable()))
+        }
+        got = {r[entity.pk_index]: fast.read(r) for r in conn.execute(sa.select(*fast.columns))}
+        assert got == expected, entity.name
+    events = synced_entities()["work_order_events"]
+    assert len(list(conn.execute(sa.select(*device_rows(events, dialect).columns)))) == len(times)
