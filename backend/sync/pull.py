@@ -71,10 +71,16 @@ class _Builder:
     touched: dict[str, set[str]] = field(default_factory=dict)
     moved_jobs: set[str] = field(default_factory=set)
 
-    def delta(self, entity: str, row_id: str, audience: str | None) -> None:
-        if audience is not None and entity == self.root:
-            self.moved_jobs.add(row_id)  # a scope move: the job and everything scoped to it
-        self.touched.setdefault(entity, set()).add(row_id)
+    def deltas(self, feed_rows: Sequence[Any]) -> None:
+        """Feed rows `(txid, pos, entity, row_id, op, audience)`."""
+        touched = self.touched
+        for _, _, entity, row_id, _, audience in feed_rows:
+            if audience is not None and entity == self.root:
+                self.moved_jobs.add(row_id)  # a scope move: the job and everything scoped to it
+            ids = touched.get(entity)
+            if ids is None:
+                ids = touched[entity] = set()
+            ids.add(row_id)
 
 
 def deployment(session: Session) -> SyncDeployment:
@@ -196,27 +202,34 @@ def _referenced_by_jobs(entity: SyncedEntity, root: SyncedEntity, dialect: str) 
 
 @functools.cache
 def _sums_in_database(entities: tuple[SyncedEntity, ...], dialect: str) -> sa.CompoundSelect[Any]:
-    """PostgreSQL: per entity in scope, (name, count, signed sum of `row_hash_sql`)."""
+    """PostgreSQL: per entity, (name, rows in scope, signed sum of their `row_hash_sql`; 0 for the
+    entities without a version column, whose rows are hashed whole in Python)."""
     return sa.union_all(
         *[
             sa.select(
                 sa.literal(e.name, sa.String),
                 sa.func.count(),
-                sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
+                sa.literal(0)
+                if e.version is None
+                else sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
             ).where(scope_predicate(e, dialect))
             for e in entities
-            if e.version is not None
         ]
     )
 
 
+def _served(entity: str) -> str:
+    """Parameter name: ids of the entity's rows the page carries."""
+    return f"served_{entity}"
+
+
 @functools.cache
 def _versions(
-    entities: tuple[SyncedEntity, ...], dialect: str
+    entities: tuple[SyncedEntity, ...], dialect: str, served: frozenset[str]
 ) -> tuple[tuple[sa.Select[Any] | sa.CompoundSelect[Any], Callable[[Any], int]], ...]:
-    """(name, id, version as fetched) of the rows in scope, and how a fetched version becomes the
-    number: entities whose versions are fetched alike in one UNION ALL (one round trip instead of one
-    per entity)."""
+    """(name, id, version as fetched) of the rows in scope but not among the page's rows of the
+    entities named in `served`, and how a fetched version becomes the number: entities whose versions
+    are fetched alike in one UNION ALL (one round trip instead of one per entity)."""
     by_conversion: dict[Callable[[Any], int], list[sa.Select[Any]]] = {}
     for e in entities:
         if e.version is not None:
@@ -224,6 +237,8 @@ def _versions(
             select = sa.select(sa.literal(e.name, sa.String), e.pk, version).where(
                 scope_predicate(e, dialect)
             )
+            if e.name in served:
+                select = select.where(sa.not_(scope.among(e.pk, _served(e.name), dialect)))
             by_conversion.setdefault(version_of, []).append(select)
     return tuple(
         (sa.union_all(*group) if len(group) > 1 else group[0], version_of)
@@ -286,14 +301,13 @@ class Puller:
         key = cursor.key
         if not has_more:
             feed_rows, has_more = self._feed_rows(key, remaining)
-            for row in feed_rows:
-                build.delta(row.entity, row.row_id, row.audience)
+            build.deltas(feed_rows)
             if feed_rows:
                 key = FeedKey(feed_rows[-1].txid, feed_rows[-1].pos)
         changes = self._changes(build)
         checksums = None
         if not has_more and with_checksums:
-            checksums = self.checksums()
+            checksums = self.checksums(changes)
             if self._unserved_exists(key):
                 checksums = None  # something committed meanwhile; the next pull will carry them
         return PullPage(Cursor(key, snapshot), has_more, changes, checksums)
@@ -341,7 +355,8 @@ class Puller:
             bucket = out.setdefault(name, {"upserts": [], "deletes": []})
             current = self._current_rows(self.entities[name], sorted(ids))
             bucket["upserts"].extend(current)
-            present = {str(row[self.entities[name].pk_key]) for row in current}
+            pk = self.entities[name].pk_key
+            present = {str(row[pk]) for row in current}
             bucket["deletes"].extend(sorted(ids - present))
         return out
 
@@ -355,33 +370,37 @@ class Puller:
 
     # -- convergence --------------------------------------------------------------------------------
 
-    def checksums(self) -> dict[str, dict[str, Any]]:
-        """Per entity: the count and the order-independent checksum of the device's scope."""
+    def checksums(self, changes: dict[str, dict[str, list[Any]]] | None = None) -> dict[str, dict[str, Any]]:
+        """Per entity: the count and the order-independent checksum of the device's scope. `changes`,
+        this page's (read in the same snapshot), spares reading again the versions it carries."""
         totals = dict.fromkeys(self.entities, (0, 0))
-        for name, count, total in self._sums():
+        for name, count, total in self._sums(changes or {}):
             totals[name] = (count, total)
         return {
             name: {"count": count, "checksum": f"{total % CHECKSUM_MODULUS:016x}"}
             for name, (count, total) in totals.items()
         }
 
-    def _sums(self) -> Iterator[tuple[str, int, int]]:
+    def _sums(self, changes: dict[str, dict[str, list[Any]]]) -> Iterator[tuple[str, int, int]]:
         """(entity, row count, sum of row hashes) of the scope, for the entities with rows in it.
-        PostgreSQL sums the versioned entities itself (one query, no rows travel); elsewhere their
-        (id, version) pairs are streamed. Rows without a version column are read whole (their version
-        is a hash of the row)."""
-        versioned = tuple(e for e in self.entities.values() if e.version is not None)
+        PostgreSQL sums the versioned entities itself and counts the others (one query, no rows
+        travel); elsewhere their (id, version) pairs are streamed, but for the rows the page carries.
+        Rows without a version column are read whole (their version is a hash of the row)."""
+        if self.dialect == "postgresql":
+            entities = tuple(self.entities.values())
+            for name, count, total in self._run(_sums_in_database(entities, self.dialect)):
+                entity = self.entities[name]
+                if count:
+                    yield (
+                        (name, count, int(total)) if entity.version is not None else self._sum_of_rows(entity)
+                    )
+            return
         for entity in self.entities.values():
             if entity.version is None:
                 yield self._sum_of_rows(entity)
-        if not versioned:
-            return
-        if self.dialect == "postgresql":
-            for name, count, total in self._run(_sums_in_database(versioned, self.dialect)):
-                if count:
-                    yield name, count, int(total)
-        else:
-            yield from self._sums_of_versions(versioned)
+        versioned = tuple(e for e in self.entities.values() if e.version is not None)
+        if versioned:
+            yield from self._sums_of_versions(versioned, changes)
 
     def _sum_of_rows(self, entity: SyncedEntity, batch: int = 1000) -> tuple[str, int, int]:
         """Read `batch` rows at a time in id order: memory stays bounded, a small table costs one query."""
@@ -396,16 +415,29 @@ class Puller:
                 return entity.name, count, total
             after = rows[-1][entity.pk_index]
 
-    def _sums_of_versions(self, entities: tuple[SyncedEntity, ...]) -> Iterator[tuple[str, int, int]]:
+    def _sums_of_versions(
+        self, entities: tuple[SyncedEntity, ...], changes: dict[str, dict[str, list[Any]]]
+    ) -> Iterator[tuple[str, int, int]]:
+        """The page's upserts are the scope's current rows with their ids (same snapshot): their
+        versions are summed as sent, the other rows' read."""
         totals: dict[str, list[int]] = {}
-        for union, version_of in _versions(entities, self.dialect):
-            streamed = self.conn.execute(union, self.scope.params, execution_options={"yield_per": 1000})
+        params = dict(self.scope.params)
+        for entity in entities:
+            upserts = changes.get(entity.name, {}).get("upserts")
+            if upserts:
+                pk = entity.pk_key
+                sent = {str(row[pk]): row["sync_version"] for row in upserts}
+                totals[entity.name] = [len(sent), sum(row_hash(i, v) for i, v in sent.items())]
+                params[_served(entity.name)] = list(sent)
+        served = frozenset(totals)
+        for union, version_of in _versions(entities, self.dialect, served):
+            streamed = self.conn.execute(union, params, execution_options={"yield_per": 1000})
             for name, row_id, version in streamed:
-                entity = totals.get(name)
-                if entity is None:
-                    entity = totals[name] = [0, 0]
-                entity[0] += 1
-                entity[1] += row_hash(str(row_id), version_of(version))
+                sums = totals.get(name)
+                if sums is None:
+                    sums = totals[name] = [0, 0]
+                sums[0] += 1
+                sums[1] += row_hash(str(row_id), version_of(version))
         for name, (count, total) in totals.items():
             yield name, count, total
 
@@ -420,9 +452,6 @@ def read_snapshot(session: Session) -> Iterator[sa.Connection]:
     with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
-            # The page's statements bind id arrays of one to thousands of ids: a generic plan (which
-            # PostgreSQL adopts for statements psycopg has prepared) fits neither and was 2-3x slower.
-            conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
         else:
             conn.exec_driver_sql("BEGIN")
         try:

@@ -65,10 +65,11 @@ class IdList(TypeDecorator[list[str]]):
 def among(column: sa.ColumnElement[Any], param: str, dialect: str) -> sa.ColumnElement[bool]:
     """`column IN (:param)`, the list (of string ids) bound as one parameter: a page's thousand ids are
     bound once instead of coerced and rendered one by one, and the statement's SQL does not depend on
-    the list's length."""
+    the list's length. The list is read as a table (`unnest`, `json_each`): PostgreSQL's plan for a
+    prepared statement then joins it, where `= ANY(:param)` compared each row with every id."""
     values = sa.bindparam(param, type_=IdList())
     if dialect == "postgresql":
-        return column == sa.any_(values)
+        return column.in_(sa.select(sa.func.unnest(values)))
     return column.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(values)))
 
 
