@@ -201,21 +201,25 @@ def _referenced_by_jobs(entity: SyncedEntity, root: SyncedEntity, dialect: str) 
 
 
 @functools.cache
-def _sums_in_database(entities: tuple[SyncedEntity, ...], dialect: str) -> sa.CompoundSelect[Any]:
+def _sums_in_database(
+    entities: tuple[SyncedEntity, ...], dialect: str, served: frozenset[str]
+) -> sa.CompoundSelect[Any]:
     """PostgreSQL: per entity, (name, rows in scope, signed sum of their `row_hash_sql`; 0 for the
-    entities without a version column, whose rows are hashed whole in Python)."""
-    return sa.union_all(
-        *[
-            sa.select(
-                sa.literal(e.name, sa.String),
-                sa.func.count(),
-                sa.literal(0)
-                if e.version is None
-                else sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
-            ).where(scope_predicate(e, dialect))
-            for e in entities
-        ]
-    )
+    entities without a version column, whose rows are hashed whole in Python), leaving out the page's
+    rows of the entities named in `served`."""
+    selects = []
+    for e in entities:
+        select = sa.select(
+            sa.literal(e.name, sa.String),
+            sa.func.count(),
+            sa.literal(0)
+            if e.version is None
+            else sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
+        ).where(scope_predicate(e, dialect))
+        if e.name in served:
+            select = select.where(sa.not_(scope.among(e.pk, _served(e.name), dialect)))
+        selects.append(select)
+    return sa.union_all(*selects)
 
 
 def _served(entity: str) -> str:
@@ -382,25 +386,43 @@ class Puller:
         }
 
     def _sums(self, changes: dict[str, dict[str, list[Any]]]) -> Iterator[tuple[str, int, int]]:
-        """(entity, row count, sum of row hashes) of the scope, for the entities with rows in it.
-        PostgreSQL sums the versioned entities itself and counts the others (one query, no rows
-        travel); elsewhere their (id, version) pairs are streamed, but for the rows the page carries.
+        """(entity, row count, sum of row hashes) of the scope. The page's upserts are the scope's
+        current rows with their ids (read in the same snapshot): they are summed as sent, and the
+        rest of the scope is read. PostgreSQL sums the rest of the versioned entities itself and
+        counts the others (one query, no rows travel); elsewhere their (id, version) pairs are streamed.
         Rows without a version column are read whole (their version is a hash of the row)."""
+        totals: dict[str, list[int]] = {}
+        params = dict(self.scope.params)
+        for entity in self.entities.values():
+            upserts = changes.get(entity.name, {}).get("upserts")
+            if upserts and entity.version is not None:
+                pk = entity.pk_key
+                sent = {str(row[pk]): row["sync_version"] for row in upserts}
+                totals[entity.name] = [len(sent), sum(row_hash(i, v) for i, v in sent.items())]
+                params[_served(entity.name)] = list(sent)
+        served = frozenset(totals)
         if self.dialect == "postgresql":
             entities = tuple(self.entities.values())
-            for name, count, total in self._run(_sums_in_database(entities, self.dialect)):
+            for name, count, total in self.conn.execute(
+                _sums_in_database(entities, self.dialect, served), params
+            ):
                 entity = self.entities[name]
-                if count:
-                    yield (
-                        (name, count, int(total)) if entity.version is not None else self._sum_of_rows(entity)
-                    )
-            return
-        for entity in self.entities.values():
-            if entity.version is None:
-                yield self._sum_of_rows(entity)
-        versioned = tuple(e for e in self.entities.values() if e.version is not None)
-        if versioned:
-            yield from self._sums_of_versions(versioned, changes)
+                if not count:
+                    continue
+                if entity.version is None:
+                    yield self._sum_of_rows(entity)
+                else:
+                    sums = totals.setdefault(name, [0, 0])
+                    sums[0] += count
+                    sums[1] += int(total)
+        else:
+            for entity in self.entities.values():
+                if entity.version is None:
+                    yield self._sum_of_rows(entity)
+            versioned = tuple(e for e in self.entities.values() if e.version is not None)
+            self._add_versions(totals, versioned, served, params)
+        for name, (count, total) in totals.items():
+            yield name, count, total
 
     def _sum_of_rows(self, entity: SyncedEntity, batch: int = 1000) -> tuple[str, int, int]:
         """Read `batch` rows at a time in id order: memory stays bounded, a small table costs one query."""
@@ -415,21 +437,14 @@ class Puller:
                 return entity.name, count, total
             after = rows[-1][entity.pk_index]
 
-    def _sums_of_versions(
-        self, entities: tuple[SyncedEntity, ...], changes: dict[str, dict[str, list[Any]]]
-    ) -> Iterator[tuple[str, int, int]]:
-        """The page's upserts are the scope's current rows with their ids (same snapshot): their
-        versions are summed as sent, the other rows' read."""
-        totals: dict[str, list[int]] = {}
-        params = dict(self.scope.params)
-        for entity in entities:
-            upserts = changes.get(entity.name, {}).get("upserts")
-            if upserts:
-                pk = entity.pk_key
-                sent = {str(row[pk]): row["sync_version"] for row in upserts}
-                totals[entity.name] = [len(sent), sum(row_hash(i, v) for i, v in sent.items())]
-                params[_served(entity.name)] = list(sent)
-        served = frozenset(totals)
+    def _add_versions(
+        self,
+        totals: dict[str, list[int]],
+        entities: tuple[SyncedEntity, ...],
+        served: frozenset[str],
+        params: dict[str, Any],
+    ) -> None:
+        """Streams the (id, version) pairs of the scope but the page's rows into `totals`."""
         for union, version_of in _versions(entities, self.dialect, served):
             streamed = self.conn.execute(union, params, execution_options={"yield_per": 1000})
             for name, row_id, version in streamed:
@@ -438,8 +453,6 @@ class Puller:
                     sums = totals[name] = [0, 0]
                 sums[0] += 1
                 sums[1] += row_hash(str(row_id), version_of(version))
-        for name, (count, total) in totals.items():
-            yield name, count, total
 
 
 @contextmanager

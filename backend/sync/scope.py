@@ -45,31 +45,24 @@ def scope_owner(assignee_id: str | None, status: str | None) -> str | None:
 
 
 class IdList(TypeDecorator[list[str]]):
-    """A list of (string) ids bound as one parameter: a varchar array on PostgreSQL, a JSON array
-    elsewhere (read with `json_each`)."""
+    """A list of ids bound as one parameter: its JSON text (psycopg adapted a Python list of a thousand
+    strings three times slower than orjson writes it)."""
 
     impl = sa.String
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            return dialect.type_descriptor(postgresql.ARRAY(sa.String()))
-        return dialect.type_descriptor(sa.String())
-
-    def process_bind_param(self, value: Iterable[str] | None, dialect: sa.Dialect) -> Any:
-        if value is None:
-            return None
-        return list(value) if dialect.name == "postgresql" else orjson.dumps(list(value)).decode()
+    def process_bind_param(self, value: Iterable[str] | None, dialect: sa.Dialect) -> str | None:
+        return None if value is None else orjson.dumps(list(value)).decode()
 
 
 def among(column: sa.ColumnElement[Any], param: str, dialect: str) -> sa.ColumnElement[bool]:
-    """`column IN (:param)`, the list (of string ids) bound as one parameter: a page's thousand ids are
-    bound once instead of coerced and rendered one by one, and the statement's SQL does not depend on
-    the list's length. The list is read as a table (`unnest`, `json_each`): PostgreSQL's plan for a
-    prepared statement then joins it, where `= ANY(:param)` compared each row with every id."""
+    """`column IN (:param)`, the list of ids bound as one parameter: a page's thousand ids are bound
+    once instead of coerced and rendered one by one, and the statement's SQL does not depend on the
+    list's length. The list is read as a table (`json_array_elements_text`, `json_each`): PostgreSQL's
+    plan for a prepared statement then joins it, where `= ANY(:param)` compared each row with every id."""
     values = sa.bindparam(param, type_=IdList())
     if dialect == "postgresql":
-        return column.in_(sa.select(sa.func.unnest(values)))
+        return column.in_(sa.select(sa.func.json_array_elements_text(sa.cast(values, postgresql.JSON))))
     return column.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(values)))
 
 
