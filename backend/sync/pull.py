@@ -200,7 +200,11 @@ def _referenced_by_jobs(entity: SyncedEntity, root: SyncedEntity, dialect: str) 
     return sa.select(entity.via).where(scope.among(root.pk, "ids", dialect), entity.via.isnot(None))
 
 
-@functools.cache
+# One statement per set of entities a page carries rows of: a few in practice, bounded all the same.
+_SERVED_VARIANTS = 64
+
+
+@functools.lru_cache(maxsize=_SERVED_VARIANTS)
 def _sums_in_database(
     entities: tuple[SyncedEntity, ...], dialect: str, served: frozenset[str]
 ) -> sa.CompoundSelect[Any]:
@@ -227,7 +231,7 @@ def _served(entity: str) -> str:
     return f"served_{entity}"
 
 
-@functools.cache
+@functools.lru_cache(maxsize=_SERVED_VARIANTS)
 def _versions(
     entities: tuple[SyncedEntity, ...], dialect: str, served: frozenset[str]
 ) -> tuple[tuple[sa.Select[Any] | sa.CompoundSelect[Any], Callable[[Any], int]], ...]:
