@@ -108,14 +108,6 @@ def feed_horizon(conn: sa.Connection) -> tuple[int, int]:
 _MAX_POS = sa.select(sa.func.coalesce(sa.func.max(_C.pos), 0))
 
 
-def start_key(conn: sa.Connection) -> FeedKey:
-    """A key before everything not yet final: where a first sync continues after its snapshot."""
-    if conn.dialect.name == "postgresql":
-        xmin, _ = feed_horizon(conn)
-        return FeedKey(xmin, 0)
-    return FeedKey(0, conn.execute(_MAX_POS).scalar_one())
-
-
 # -- statements ------------------------------------------------------------------------------------
 # Built once per dialect (and entity) with the scope, the cursor and the ids as parameters: SQLAlchemy
 # then neither rebuilds nor re-keys them, which took much of a page's time.
@@ -261,13 +253,20 @@ class Puller:
     def __init__(self, conn: sa.Connection, *, technician_id: str) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        # First: the horizon's statement takes the page's snapshot (see `feed_horizon`).
+        self.horizon = feed_horizon(conn)
         self.scope = load_scope(self.conn, technician_id)
         self.entities = synced_entities()
 
-    @functools.cached_property
-    def horizon(self) -> tuple[int, int]:
-        """`feed_horizon` of the page's snapshot (read once: the snapshot does not change)."""
-        return feed_horizon(self.conn)
+    def first_cursor(self) -> Cursor:
+        """Where a first sync starts: a snapshot of every entity, then the feed from a key before
+        everything not yet final (the horizon on PostgreSQL, the last position on SQLite)."""
+        if self.dialect == "postgresql":
+            key = FeedKey(self.horizon[0], 0)
+        else:
+            key = FeedKey(0, self.conn.execute(_MAX_POS).scalar_one())
+        names = list(self.entities)
+        return Cursor(key, Snapshot(names[0], None, False) if names else None)
 
     def _run(self, stmt: sa.Executable, **params: Any) -> sa.CursorResult[*tuple[Any, ...]]:
         return self.conn.execute(stmt, {**self.scope.params, **params})
@@ -495,11 +494,6 @@ def _wait_for_older_writers(conn: sa.Connection, technician_id: str, key: FeedKe
         xmin, _ = feed_horizon(conn)
 
 
-def first_cursor(conn: sa.Connection) -> Cursor:
-    names = list(synced_entities())
-    return Cursor(start_key(conn), Snapshot(names[0], None, False) if names else None)
-
-
 def resync_cursor(cursor: Cursor, entity: str) -> Cursor:
     """Re-send one entity whole, then continue the feed from where the device is."""
     return Cursor(cursor.key, Snapshot(entity, None, True))
@@ -536,7 +530,7 @@ def pull_changes(
         if current is not None:
             puller.check_cursor(current, state)
         else:
-            current = first_cursor(conn)
+            current = puller.first_cursor()
         if resync is not None:
             if resync not in puller.entities:
                 raise Problem(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -156,3 +157,41 @@ def test_transactions_that_write_no_feed_rows_do_not_hold_pulls_back(app, db, de
         with engine.connect() as reader:
             assert feed_horizon(reader)[0] not in xids
     other_database.dispose()
+
+
+def test_a_transaction_that_ended_after_the_snapshot_holds_pulls_back_only_if_it_wrote_feed_rows(
+    app, db, backend_name
+):
+    """The horizon reads who holds what after the page's snapshot: a transaction of the snapshot that
+    ended meanwhile is looked up in the feed (its rows, if any, are invisible to the page)."""
+    if backend_name != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    order = factories.WorkOrderFactory(assignee=factories.TechnicianFactory(), status="on_site")
+    engine = app.extensions["repairops.engine"]
+    xid = sa.text("SELECT pg_current_xact_id()::text::bigint")
+
+    def horizon_after(*ending: Any) -> tuple[int, int]:
+        with engine.begin() as later:  # a later id completes: the snapshot lists the earlier ones as running
+            later.execute(xid)
+        with engine.connect() as reader:
+            reader.execution_options(isolation_level="REPEATABLE READ")
+            reader.execute(sa.text("SELECT 1"))  # the snapshot, taken while they run
+            for transaction in ending:
+                transaction.commit()
+            return feed_horizon(reader)
+
+    with engine.connect() as stranger:
+        stranger_xid = stranger.execute(xid).scalar_one()
+        horizon, xmax = horizon_after(stranger)
+    assert stranger_xid < xmax
+    assert horizon > stranger_xid, "a report that ended meanwhile holds nothing back"
+
+    writer = app.extensions["repairops.session_factory"]()
+    writer.add(_event(order.id, "committed after the page's snapshot"))
+    writer.flush()
+    writer_xid = writer.execute(xid).scalar_one()
+    with engine.connect() as stranger:
+        stranger.execute(xid)
+        horizon, _ = horizon_after(stranger, writer)
+    writer.close()
+    assert horizon <= writer_xid, "the writer's rows are invisible to the page: not final yet"
