@@ -41,7 +41,7 @@ typecheck: install-test
 	$(BIN)/mypy backend
 
 pytest: install-test
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2
 
 test: lint typecheck pytest
 

@@ -169,16 +169,3 @@ def auth(app: Flask, db: Session) -> Any:
 def partner_with_key(db: Session) -> tuple[Partner, str]:
     """A partner platform and its API key."""
     return factories.partner_with_key()
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under xdist, all PostgreSQL tests go to one worker and all SQLite tests to another.
-
-    The sync feed serves PostgreSQL changes only below the cluster's oldest in-flight writer
-    (`pg_snapshot_xmin`), so another worker's long write transactions would only slow pulls down; keeping
-    each backend's tests in one worker keeps the suite's timing honest and deterministic.
-    """
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("database_url") if callspec else None
-        item.add_marker(pytest.mark.xdist_group(backend or "plain"))

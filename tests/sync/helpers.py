@@ -41,8 +41,8 @@ def converged(app: Any, device: Any, technician_id: str) -> bool:
 
 
 def pull_until_converged(app: Any, device: Any, technician_id: str, timeout: float = 15.0) -> None:
-    """After quiescence the device converges. On PostgreSQL the feed horizon is the cluster's oldest
-    running transaction, so another session (another test process) can delay, never lose, a change."""
+    """After quiescence the device converges. On PostgreSQL a pull serves changes only below the oldest
+    transaction of the app still running, so another session of ours can delay, never lose, a change."""
     import time
 
     deadline = time.monotonic() + timeout
