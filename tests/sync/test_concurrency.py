@@ -24,16 +24,22 @@ def _event(order_id: str, message: str) -> WorkOrderEvent:
     )
 
 
+def _job_on_a_synced_phone(device: Any) -> tuple[WorkOrder, Any]:
+    """A technician's job on site, and their phone after its first sync."""
+    tech = factories.TechnicianFactory()
+    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
+    phone = device(tech.user)
+    phone.pull()
+    return order, phone
+
+
 def test_a_transaction_committing_after_a_newer_one_was_pulled_is_served_by_the_next_pull(
     app, db, device, backend_name
 ):
     if backend_name != "postgresql":
         pytest.skip("SQLite has one writer at a time: positions are in commit order")
     app.config["SYNC_HORIZON_WAIT_SECONDS"] = 0.1
-    tech = factories.TechnicianFactory()
-    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
-    phone = device(tech.user)
-    phone.pull()
+    order, phone = _job_on_a_synced_phone(device)
     factory = app.extensions["repairops.session_factory"]
     slow, fast = factory(), factory()
     try:
@@ -60,7 +66,7 @@ def test_a_transaction_committing_after_a_newer_one_was_pulled_is_served_by_the_
     a_pos = db.scalar(sa.select(SyncChange.pos).where(SyncChange.row_id == a.id))
     assert a_pos < positions[b.id]  # a position-only cursor would have stepped over A
     assert {a.id, b.id} <= set(phone.replica["work_order_events"])
-    assert_converged(app, phone, tech.id)
+    assert_converged(app, phone, order.assignee_id)
 
 
 def test_twenty_concurrent_writers_with_random_delays_leave_every_device_equal_to_its_scope(app, db, device):
@@ -135,10 +141,7 @@ def test_transactions_that_write_no_feed_rows_do_not_hold_pulls_back(app, db, de
     # A pull may wait for writers of ours (another test's lingering session, say); the strangers below
     # stay open for longer than that, so only leaving them out of the horizon lets the note through.
     app.config["SYNC_HORIZON_WAIT_SECONDS"] = 5
-    tech = factories.TechnicianFactory()
-    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
-    phone = device(tech.user)
-    phone.pull()
+    order, phone = _job_on_a_synced_phone(device)
     engine = app.extensions["repairops.engine"]
     other_database = sa.create_engine(engine.url.set(database="postgres"))
     # A report in this database and a job in another one, each holding a transaction id, open.

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 import backend.sync.push as push
-from backend.models import SyncChange, SyncFlag, SyncMutation, WorkOrderEvent
+from backend.models import SyncChange, SyncFlag, SyncMutation, WorkOrder, WorkOrderEvent
 from backend.sync.registry import MUTATIONS
 from tests import factories
 from tests.mutations import spy_on_batch
@@ -25,6 +25,12 @@ def _note(order_id: str, text: str, event_id: str | None = None) -> dict:
         "args": {"id": event_id or str(uuid.uuid4()), "work_order_id": order_id, "text": text},
         "client_time": datetime(2026, 11, 23, 8, 30, tzinfo=UTC).isoformat(),
     }
+
+
+def _job_and_headers(sync_headers) -> tuple[WorkOrder, dict[str, str]]:
+    """A technician's job on site, and their phone's sync headers."""
+    tech = factories.TechnicianFactory()
+    return factories.WorkOrderFactory(assignee=tech, status="on_site"), sync_headers(tech.user)
 
 
 def _push(client, headers, mutations, device_id="phone-1"):
@@ -144,9 +150,7 @@ def test_a_run_with_a_moved_job_and_a_reused_event_id_is_applied_one_by_one(
 def test_a_note_reusing_an_event_id_fails_its_run_which_is_applied_one_by_one(
     db, client, sync_headers, monkeypatch
 ):
-    tech = factories.TechnicianFactory()
-    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
-    headers = sync_headers(tech.user)
+    order, headers = _job_and_headers(sync_headers)
     first = _note(order.id, "一")
     seen = spy_on_batch(monkeypatch, NOTE)
     run = [first, _note(order.id, "二"), _note(order.id, "同一个事件编号", event_id=first["args"]["id"])]
@@ -169,9 +173,7 @@ def test_a_note_reusing_an_event_id_fails_its_run_which_is_applied_one_by_one(
 def test_a_mutation_id_another_device_recorded_meanwhile_undoes_the_whole_push(
     db, client, sync_headers, monkeypatch
 ):
-    tech = factories.TechnicianFactory()
-    order = factories.WorkOrderFactory(assignee=tech, status="on_site")
-    headers = sync_headers(tech.user)
+    order, headers = _job_and_headers(sync_headers)
     taken = _note(order.id, "另一台设备先记下的")
     assert _push(client, headers, [taken], device_id="old-phone").json["results"][0]["status"] == "applied"
     # This push read the records before the other device's push committed: it does not see the id.
