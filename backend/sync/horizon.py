@@ -80,9 +80,9 @@ def feed_horizon(conn: sa.Connection) -> tuple[int, int]:
     xmax = int(xmax)
     if not in_progress:
         return xmax, xmax
-    ours = {int(xid): bool(flag) for xid, flag in held or ()}
-    writers = [x for x in in_progress if ours.get(x % _XID32)]
-    ended = [x for x in in_progress if x % _XID32 not in ours]
+    held_by_writer = {int(xid): bool(flag) for xid, flag in held or ()}  # 32-bit id -> its holder's lock
+    writers = [x for x in in_progress if held_by_writer.get(x % _XID32)]
+    ended = [x for x in in_progress if x % _XID32 not in held_by_writer]
     if ended:
         writers.extend(_wrote_feed_rows(conn.engine, ended))
     return (min(writers) if writers else xmax), xmax
