@@ -36,10 +36,12 @@ def _partner_principal(key: str) -> Principal:
     return Principal(role=PARTNER_ROLE, partner_id=partner.id, display_name=partner.name)
 
 
-def principal_for_user(user: User) -> Principal:
-    session = db_session()
-    technician_id = session.scalar(sa.select(Technician.id).where(Technician.user_id == user.id))
-    customer_id = session.scalar(sa.select(Customer.id).where(Customer.user_id == user.id))
+# The user's technician and customer ids, correlated to the users row of the statement.
+_TECHNICIAN_ID = sa.select(Technician.id).where(Technician.user_id == User.id).scalar_subquery()
+_CUSTOMER_ID = sa.select(Customer.id).where(Customer.user_id == User.id).scalar_subquery()
+
+
+def _principal(user: User, technician_id: str | None, customer_id: str | None) -> Principal:
     return Principal(
         role=user.role,
         user_id=user.id,
@@ -49,6 +51,13 @@ def principal_for_user(user: User) -> Principal:
     )
 
 
+def principal_for_user(user: User) -> Principal:
+    technician_id, customer_id = (
+        db_session().execute(sa.select(_TECHNICIAN_ID, _CUSTOMER_ID).where(User.id == user.id)).one()
+    )
+    return _principal(user, technician_id, customer_id)
+
+
 def _user_principal(refresh: bool = False) -> Principal:
     try:
         verify_jwt_in_request(refresh=refresh)
@@ -56,12 +65,18 @@ def _user_principal(refresh: bool = False) -> Principal:
         raise _unauthenticated("The token has expired; refresh it.", "auth.token_expired") from None
     except (JWTExtendedException, PyJWTError) as exc:
         raise _unauthenticated(f"A valid bearer token is required ({exc}).") from None
-    user = db_session().get(User, get_jwt_identity())
-    if user is None or not user.active:
+    # One round trip for every authenticated request: the user with their technician and customer ids.
+    row = (
+        db_session()
+        .execute(sa.select(User, _TECHNICIAN_ID, _CUSTOMER_ID).where(User.id == get_jwt_identity()))
+        .one_or_none()
+    )
+    if row is None or not row[0].active:
         raise _unauthenticated("The account is disabled.", "auth.account_disabled")
+    user, technician_id, customer_id = row
     if get_jwt().get("role") != user.role:
         raise _unauthenticated("The account's role changed; log in again.", "auth.stale_token")
-    return principal_for_user(user)
+    return _principal(user, technician_id, customer_id)
 
 
 def current_principal() -> Principal:
