@@ -130,9 +130,24 @@ def _routing(dialect: str) -> sa.ColumnElement[bool]:
     )
 
 
-_AFTER = sa.tuple_(_C.txid, _C.pos) > sa.tuple_(
-    sa.bindparam("after_txid", type_=sa.BigInteger), sa.bindparam("after_pos", type_=sa.BigInteger)
-)
+_AFTER_TXID = sa.bindparam("after_txid", type_=sa.BigInteger)
+_AFTER_POS = sa.bindparam("after_pos", type_=sa.BigInteger)
+
+
+def _after_key(dialect: str) -> sa.ColumnElement[bool]:
+    """Feed rows after the cursor's `(txid, pos)`. SQLite writes every row with txid 0 (one writer at a
+    time: positions are in commit order), so there the key is the position alone: a range of the
+    table's rowid. The row comparison would scan every row with txid 0, the whole feed, on each pull."""
+    if dialect == "sqlite":
+        return sa.and_(_AFTER_TXID == 0, _C.pos > _AFTER_POS)
+    return sa.tuple_(_C.txid, _C.pos) > sa.tuple_(_AFTER_TXID, _AFTER_POS)
+
+
+def _feed_order(dialect: str) -> tuple[sa.ColumnElement[Any], ...]:
+    """`(txid, pos)` order; on SQLite (txid 0 throughout) the position's, which its rowid range gives."""
+    return (_C.pos,) if dialect == "sqlite" else (_C.txid, _C.pos)
+
+
 _HORIZON = sa.bindparam("horizon", type_=sa.BigInteger)
 _LIMIT = sa.bindparam("limit", type_=sa.Integer)
 
@@ -145,20 +160,20 @@ def _after(key: FeedKey) -> dict[str, int]:
 def _feed_page(dialect: str) -> sa.Select[Any]:
     return (
         sa.select(_C.txid, _C.pos, _C.entity, _C.row_id, _C.op, _C.audience)
-        .where(_AFTER, _C.txid < _HORIZON, _routing(dialect))
-        .order_by(_C.txid, _C.pos)
+        .where(_after_key(dialect), _C.txid < _HORIZON, _routing(dialect))
+        .order_by(*_feed_order(dialect))
         .limit(_LIMIT)
     )
 
 
 @functools.cache
 def _feed_held_back(dialect: str) -> sa.Select[Any]:
-    return sa.select(_C.pos).where(_AFTER, _C.txid >= _HORIZON, _routing(dialect)).limit(1)
+    return sa.select(_C.pos).where(_after_key(dialect), _C.txid >= _HORIZON, _routing(dialect)).limit(1)
 
 
 @functools.cache
 def _feed_unserved(dialect: str) -> sa.Select[Any]:
-    return sa.select(_C.pos).where(_AFTER, _routing(dialect)).limit(1)
+    return sa.select(_C.pos).where(_after_key(dialect), _routing(dialect)).limit(1)
 
 
 @functools.cache

@@ -218,3 +218,22 @@ def test_protocol_one_is_served_without_checksums_and_older_gets_426(db, client,
     assert v0.mimetype == "application/problem+json"
     assert v0.json["code"] == "sync.protocol_unsupported" and v0.json["minimum"] == 1
     assert junk.status_code == 400 and junk.json["code"] == "sync.protocol_invalid"
+
+
+def test_on_sqlite_a_pull_reads_the_feed_from_its_cursor_not_from_the_start(db, backend_name):
+    """SQLite writes every feed row with txid 0: a `(txid, pos)` comparison would scan the whole feed on
+    every pull (a phone up to date paid for every change ever kept). The feed's statements must search
+    the rowid range after the cursor's position."""
+    import pytest
+
+    from backend.sync import pull
+
+    if backend_name != "sqlite":
+        pytest.skip("PostgreSQL's (txid, pos) range is an index range")
+    conn = db.connection()
+    statements = (pull._feed_page("sqlite"), pull._feed_held_back("sqlite"), pull._feed_unserved("sqlite"))
+    for statement in statements:
+        sql = str(statement.compile(dialect=conn.dialect))
+        plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[]",) * sql.count("?"))]
+        feed = [step for step in plan if "sync_changes" in step]
+        assert feed == ["SEARCH sync_changes USING INTEGER PRIMARY KEY (rowid>?)"], plan
