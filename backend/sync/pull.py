@@ -293,7 +293,8 @@ class Puller:
             raise resync_required("expired", "The cursor is older than the changes this server keeps.")
         max_pos = self.conn.execute(_MAX_POS).scalar_one()
         _, xmax = self.horizon
-        if cursor.key.pos > max(max_pos, state.pruned_pos) or cursor.key.txid > xmax:
+        last_txid = 0 if self.dialect == "sqlite" else xmax  # SQLite writes every feed row with txid 0
+        if cursor.key.pos > max(max_pos, state.pruned_pos) or cursor.key.txid > last_txid:
             raise resync_required("ahead_of_feed", "The cursor is ahead of this server's changes.")
         if cursor.snapshot is not None and cursor.snapshot.entity not in self.entities:
             raise resync_required("schema_changed", "The cursor names an entity this server no longer syncs.")

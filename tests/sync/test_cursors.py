@@ -88,9 +88,10 @@ def test_a_cursor_signed_by_another_deployments_key_asks_for_a_resync(synced, cl
     assert problem["reason"] == "other_deployment"
 
 
-def test_a_cursor_ahead_of_the_feed_asks_for_a_resync(synced, client, sync_headers, db):
+@pytest.mark.parametrize("key", [FeedKey(0, 10**12), FeedKey(10**12, 0)], ids=["position", "transaction"])
+def test_a_cursor_ahead_of_the_feed_asks_for_a_resync(synced, client, sync_headers, db, key):
     tech, phone = synced
-    cursor = _forged(db, tech, phone, FeedKey(0, 10**12))
+    cursor = _forged(db, tech, phone, key)
     problem = _problem(_pull(client, sync_headers(tech.user), phone, cursor=cursor), 410, "resync_required")
     assert problem["reason"] == "ahead_of_feed"
 
