@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from logging.config import fileConfig
 
+from sqlalchemy.engine import make_url
+
 from alembic import context
 from backend.config import Settings
-from backend.db import make_engine
+from backend.db import make_engine, schema_objects_of
 from backend.models import Base
 
 config = context.config
@@ -21,7 +23,14 @@ def _url() -> str:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_as_batch=True)
+    url = _url()
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        include_object=schema_objects_of(make_url(url).get_dialect().name),
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -43,6 +52,7 @@ def _run(connection: object) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite ALTERs go through batch mode
         compare_type=True,
+        include_object=schema_objects_of(connection.dialect.name),  # type: ignore[attr-defined]
     )
     with context.begin_transaction():
         context.run_migrations()

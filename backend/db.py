@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -33,6 +34,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def schema_objects_of(dialect: str) -> Callable[..., bool]:
+    """Alembic's `include_object` for a database of `dialect`: everything but the objects declared for
+    another dialect only (`Index(...).ddl_if(dialect=...)`), which the migrations create there alone."""
+
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        condition = getattr(obj, "_ddl_if", None)
+        if condition is None or condition.dialect is None:
+            return True
+        wanted = condition.dialect
+        return dialect == wanted if isinstance(wanted, str) else dialect in wanted
+
+    return include
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -401,6 +401,9 @@ def main() -> None:
         session.add_all(events)
         session.commit()
         ids = [e.id for e in events]
+        if schema:  # PostgreSQL plans with statistics, as autovacuum keeps them on a live database
+            with app.extensions["repairops.engine"].begin() as conn:
+                conn.execute(sa.text("ANALYZE"))
 
         def pull() -> None:
             resp = client.get(

@@ -9,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from backend.cli import OPENAPI_PATH, openapi_document, upgrade_database
-from backend.db import make_engine
+from backend.db import make_engine, schema_objects_of
 from backend.models import Base
 from tests.conftest import fresh_database
 
@@ -25,7 +25,8 @@ def test_alembic_upgrade_head_on_an_empty_database_matches_the_models(migrated_u
     engine = make_engine(migrated_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            options = {"compare_type": True, "include_object": schema_objects_of(conn.dialect.name)}
+            context = MigrationContext.configure(conn, opts=options)
             diff = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()

@@ -28,6 +28,16 @@ class SyncChange(Base):
     __table_args__ = (
         sa.Index("ix_sync_changes_txid_pos", "txid", "pos"),
         sa.Index("ix_sync_changes_created_at", "created_at"),
+        # PostgreSQL: a pull's routes (backend/sync/pull.py `_routed`), each an ordered range after the
+        # cursor. SQLite reads the rowid range after the cursor; its planner, without statistics, took
+        # these for better than that where they were worse.
+        sa.Index("ix_sync_changes_audience_txid_pos", "audience", "txid", "pos").ddl_if(dialect="postgresql"),
+        sa.Index("ix_sync_changes_scope_key_txid_pos", "scope", "scope_key", "txid", "pos").ddl_if(
+            dialect="postgresql"
+        ),
+        sa.Index("ix_sync_changes_scope_row_txid_pos", "scope", "row_id", "txid", "pos").ddl_if(
+            dialect="postgresql"
+        ),
         {"sqlite_autoincrement": True},
     )
 

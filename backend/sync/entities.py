@@ -340,6 +340,9 @@ def _to_json(column: Any) -> Callable[[Any], Any] | None:
 
 def _scope_column(model: type[Any], spec: SyncSpec, by_key: dict[str, Any]) -> Any:
     default = {Scope.WORK_ORDER: "work_order_id", Scope.TECHNICIAN: "technician_id"}.get(spec.scope)
+    if default is None and spec.scope_column:
+        # Their feed rows carry no scope key: pulls route them by scope (and row id) alone.
+        raise RuntimeError(f"{model.__name__}: scope {spec.scope} takes no scope column")
     name = spec.scope_column or default
     if name is None:
         return None

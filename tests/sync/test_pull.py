@@ -237,3 +237,33 @@ def test_on_sqlite_a_pull_reads_the_feed_from_its_cursor_not_from_the_start(db, 
         plan = [row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ("[]",) * sql.count("?"))]
         feed = [step for step in plan if "sync_changes" in step]
         assert feed == ["SEARCH sync_changes USING INTEGER PRIMARY KEY (rowid>?)"], plan
+
+
+def test_pages_of_two_bring_every_route_in_feed_order_and_nobody_elses_rows(db, device, app, client):
+    """A page is the first rows of the device's routes (scope moves addressed to it, its jobs' rows, the
+    rows its jobs reference), merged in feed order: small pages across interleaved routes, with
+    others' changes in between, still bring each change once and leave the replica equal to the scope."""
+    from tests.sync.helpers import assert_converged
+
+    tech = factories.TechnicianFactory()
+    order = _assigned(tech)
+    phone = device(tech.user, page_limit=2)
+    phone.pull()
+    elsewhere = _assigned(factories.TechnicianFactory())
+    _event(order, 3)
+    _event(elsewhere, 5)
+    arriving = [_assigned(tech) for _ in range(2)]  # addressed to the device, with customers, products
+    _event(elsewhere, 5)
+    _event(arriving[0], 2)
+    _event(order, 1)
+    pages_before = phone.pages
+
+    phone.pull()
+
+    assert phone.pages - pages_before >= 5
+    assert set(phone.replica["work_orders"]) == {order.id, arriving[0].id, arriving[1].id}
+    events = phone.replica["work_order_events"].values()
+    assert sorted(e["work_order_id"] for e in events) == sorted([order.id] * 4 + [arriving[0].id] * 2)
+    assert {a.customer_id for a in arriving} <= set(phone.replica["customers"])
+    assert phone.resyncs == [], "the checksums agreed: no entity had to be sent again"
+    assert_converged(app, phone, tech.id)
