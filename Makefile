@@ -50,6 +50,7 @@ openapi: install
 
 bench: install-test
 	$(BIN)/python bench/sync_bench.py
+	$(BIN)/python bench/feed_backlog_bench.py
 	$(BIN)/python bench/geo_bench.py
 
 clean:
