@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 import uuid
 from pathlib import Path
 
@@ -24,12 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa  # noqa: E402
 from flask_jwt_extended import create_access_token  # noqa: E402
-from sync_bench import _database_url, _jobs, _paired  # noqa: E402
+from sync_bench import _jobs, _paired, analyze, bench_app, changed_events  # noqa: E402
 
-from backend import create_app  # noqa: E402
-from backend.config import Settings  # noqa: E402
-from backend.db import make_engine  # noqa: E402
-from backend.models import Base, Region, SyncChange, Technician, User, WorkOrderEvent, utcnow  # noqa: E402
+from backend.models import Region, SyncChange, Technician, User, utcnow  # noqa: E402
 
 BACKLOG = int(os.environ.get("FEED_BACKLOG", "200000"))
 OWN = 10
@@ -72,12 +68,7 @@ def _backlog(engine: sa.Engine, rows: int) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url, schema = _database_url(tmp)
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        app = create_app(Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef"))
+    with bench_app() as (app, schema):
         session = app.extensions["repairops.session_factory"]()
         region = Region(code="BL", name="backlog", city="郑州市", center_lat=34.7, center_lng=113.6)
         session.add(region)
@@ -107,22 +98,9 @@ def main() -> None:
         _backlog(engine, BACKLOG)
         cursor_b = first_cursor(user_b)
         for jobs in (jobs_a, jobs_b):
-            session.add_all(
-                WorkOrderEvent(
-                    work_order_id=jobs[i % len(jobs)],
-                    seq=i + 1,
-                    kind="note",
-                    actor_role="technician",
-                    message=f"记录 {i}",
-                    data={},
-                    created_at=utcnow(),
-                )
-                for i in range(OWN)
-            )
+            session.add_all(changed_events(jobs, OWN))
         session.commit()
-        if schema:  # PostgreSQL plans with statistics, as autovacuum keeps them on a live database
-            with engine.begin() as conn:
-                conn.execute(sa.text("ANALYZE"))
+        analyze(app)
 
         def pull(user: User, cursor: str):
             auth = headers(user)
@@ -141,12 +119,6 @@ def main() -> None:
 
         behind_s, baseline_s, ratio = _paired(pull(user_a, cursor_a), pull(user_b, cursor_b))
         session.close()
-        engine.dispose()
-        if schema:
-            admin = sa.create_engine(os.environ["SYNC_BENCH_DATABASE_URL"])
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
     backend = "postgresql" if schema else "sqlite"
     target = "(target <= 2x)" if schema else "(no target: SQLite ranges over the rows after the cursor)"

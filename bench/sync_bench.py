@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
+from flask import Flask  # noqa: E402
 from flask_jwt_extended import create_access_token  # noqa: E402
 
 from backend import create_app  # noqa: E402
@@ -64,6 +67,51 @@ def _database_url(tmp: str) -> tuple[str, str | None]:
     admin.dispose()
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}options=-csearch_path%3D{schema}", schema
+
+
+@contextmanager
+def bench_app() -> Iterator[tuple[Flask, str | None]]:
+    """The app on a fresh database: a temporary SQLite file, or a schema of SYNC_BENCH_DATABASE_URL
+    (returned, and dropped afterwards)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url, schema = _database_url(tmp)
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        app = create_app(Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef"))
+        try:
+            yield app, schema
+        finally:
+            app.extensions["repairops.engine"].dispose()
+            if schema:
+                admin = sa.create_engine(os.environ["SYNC_BENCH_DATABASE_URL"])
+                with admin.begin() as conn:
+                    conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+                admin.dispose()
+
+
+def analyze(app: Flask) -> None:
+    """PostgreSQL plans with statistics, as autovacuum keeps them on a live database."""
+    engine = app.extensions["repairops.engine"]
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(sa.text("ANALYZE"))
+
+
+def changed_events(jobs: list[str], n: int) -> list[WorkOrderEvent]:
+    """`n` notes spread over the jobs (new rows: add and commit them)."""
+    return [
+        WorkOrderEvent(
+            work_order_id=jobs[i % len(jobs)],
+            seq=i + 1,
+            kind="note",
+            actor_role="technician",
+            message=f"记录 {i}",
+            data={"i": i},
+            created_at=utcnow(),
+        )
+        for i in range(n)
+    ]
 
 
 def _arrange(session) -> tuple[User, Technician, list[str]]:
@@ -367,12 +415,7 @@ class _Pusher:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        url, schema = _database_url(tmp)
-        engine = make_engine(url)
-        Base.metadata.create_all(engine)
-        engine.dispose()
-        app = create_app(Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef"))
+    with bench_app() as (app, schema):
         session = app.extensions["repairops.session_factory"]()
         user, tech, jobs = _arrange(session)
         check_jobs = [_jobs(session, tech, tag) for tag in ("API", "SQL", "API-2", "SQL-many")]
@@ -386,24 +429,11 @@ def main() -> None:
         cursor = first.json["cursor"]
 
         # 1,000 changed rows after the cursor
-        events = [
-            WorkOrderEvent(
-                work_order_id=jobs[i % len(jobs)],
-                seq=i + 1,
-                kind="note",
-                actor_role="technician",
-                message=f"记录 {i}",
-                data={"i": i},
-                created_at=utcnow(),
-            )
-            for i in range(ROWS)
-        ]
+        events = changed_events(jobs, ROWS)
         session.add_all(events)
         session.commit()
         ids = [e.id for e in events]
-        if schema:  # PostgreSQL plans with statistics, as autovacuum keeps them on a live database
-            with app.extensions["repairops.engine"].begin() as conn:
-                conn.execute(sa.text("ANALYZE"))
+        analyze(app)
 
         def pull() -> None:
             resp = client.get(
@@ -448,12 +478,6 @@ def main() -> None:
             lambda: pusher.via_api(_notes(jobs)), lambda: pusher.plain_sql(_notes(jobs), many=True)
         )
         session.close()
-        app.extensions["repairops.engine"].dispose()
-        if schema:
-            admin = sa.create_engine(os.environ["SYNC_BENCH_DATABASE_URL"])
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
 
     backend = "postgresql" if schema else "sqlite"
     print(f"sync bench ({backend}, {REPEAT} alternating pairs: medians and the median ratio)")
