@@ -247,9 +247,7 @@ def _sums_in_database(
             sa.literal(0)
             if e.version is None
             else sa.func.coalesce(sa.func.sum(row_hash_sql(e.pk, version_number_sql(e.version))), 0),
-        ).where(scope_predicate(e, dialect))
-        if e.name in served:
-            select = select.where(sa.not_(scope.among(e.pk, _served(e.name), dialect)))
+        ).where(_rest_of_scope(e, dialect, served))
         selects.append(select)
     return sa.union_all(*selects)
 
@@ -257,6 +255,15 @@ def _sums_in_database(
 def _served(entity: str) -> str:
     """Parameter name: ids of the entity's rows the page carries."""
     return f"served_{entity}"
+
+
+def _rest_of_scope(entity: SyncedEntity, dialect: str, served: frozenset[str]) -> sa.ColumnElement[bool]:
+    """The entity's rows in scope, but the page's if it carries some (`served` names those entities)."""
+    if entity.name not in served:
+        return scope_predicate(entity, dialect)
+    return sa.and_(
+        scope_predicate(entity, dialect), sa.not_(scope.among(entity.pk, _served(entity.name), dialect))
+    )
 
 
 @functools.lru_cache(maxsize=_SERVED_VARIANTS)
@@ -271,10 +278,8 @@ def _versions(
         if e.version is not None:
             version, version_of = fetched_version(e, dialect)
             select = sa.select(sa.literal(e.name, sa.String), e.pk, version).where(
-                scope_predicate(e, dialect)
+                _rest_of_scope(e, dialect, served)
             )
-            if e.name in served:
-                select = select.where(sa.not_(scope.among(e.pk, _served(e.name), dialect)))
             by_conversion.setdefault(version_of, []).append(select)
     return tuple(
         (sa.union_all(*group) if len(group) > 1 else group[0], version_of)
