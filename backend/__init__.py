@@ -8,6 +8,7 @@ from flask import Flask, g, request
 
 from backend.config import Settings
 from backend.db import make_engine, make_session_factory
+from backend.domains import setup as setup_domains
 from backend.errors import Problem
 from backend.extensions import Api, jwt
 
@@ -37,6 +38,7 @@ class RepairOpsFlask(Flask):
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings()
+    setup_domains()
     app = RepairOpsFlask(__name__, instance_relative_config=False)
     app.config.update(settings.as_flask())
     app.config.update(overrides)

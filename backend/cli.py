@@ -68,12 +68,22 @@ def register_cli(app: Flask) -> None:
         output.write_text(render_openapi(current_app), encoding="utf-8")
         click.echo(f"wrote {output}")
 
+    @app.cli.command("contracts")
+    def contracts() -> None:
+        """Regenerate the mobile contracts: openapi.json and the sync JSON Schemas (mobile_contracts/)."""
+        from backend.sync.contracts import write_all
+
+        OPENAPI_PATH.write_text(render_openapi(current_app), encoding="utf-8")
+        click.echo(f"wrote {OPENAPI_PATH}")
+        for path in write_all():
+            click.echo(f"wrote {path}")
+
     @app.cli.command("demo")
     @click.option("--if-empty", is_flag=True, help="Load only into an empty database (what `make run` does).")
     @click.option("--seed", type=int, default=None, help="Another seed: another (still repeatable) city.")
     def demo(if_empty: bool, seed: int | None) -> None:
         """Load the Zhengzhou demo data set (regions, technicians, customers, 500 work orders, logins)."""
-        from backend.demo import DEMO_SEED, database_is_empty, demo_logins, load_demo
+        from backend.demo.core import DEMO_SEED, database_is_empty, demo_logins, load_demo
 
         session = current_app.extensions["repairops.session_factory"]()
         with session.begin():
@@ -93,7 +103,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("name")
     def create_partner_cmd(name: str) -> None:
         """Register a partner platform and print its API key (shown once)."""
-        from backend.services.accounts import create_partner
+        from backend.accounts.service import create_partner
 
         session = current_app.extensions["repairops.session_factory"]()
         with session.begin():
@@ -109,7 +119,7 @@ def register_cli(app: Flask) -> None:
         """Delete expired never-completed uploads and unreferenced objects (never verified evidence)."""
         from datetime import timedelta
 
-        from backend.storage import storage_for, sweep_uploads
+        from backend.evidence import storage_for, sweep_uploads
 
         session = current_app.extensions["repairops.session_factory"]()
         with session.begin():

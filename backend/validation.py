@@ -65,3 +65,23 @@ def lat_lng_together(data: dict[str, Any]) -> None:
     """Optional coordinates come as a pair (for `@validates_schema`)."""
     if ("lat" in data) != ("lng" in data):
         raise ValidationError("lat and lng go together.", field_name="lng" if "lat" in data else "lat")
+
+
+# Fields every device mutation uses.
+SHA256 = ma.validate.Regexp(r"^[0-9a-f]{64}$", error="A lowercase hex sha256.")
+
+
+def device_row_id() -> ma.fields.String:
+    return ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1, max=36),
+        metadata={"description": "Generated on the device (UUIDv7/ULID)."},
+    )
+
+
+def work_order_id_field() -> ma.fields.String:
+    return ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=36))
+
+
+def text_field(max_length: int, **kwargs: Any) -> ma.fields.String:
+    return ma.fields.String(validate=ma.validate.Length(min=1, max=max_length), **kwargs)

@@ -25,7 +25,11 @@ import sqlalchemy as sa  # noqa: E402
 from flask_jwt_extended import create_access_token  # noqa: E402
 from sync_bench import _jobs, _paired, analyze, bench_app, changed_events  # noqa: E402
 
-from backend.models import Region, SyncChange, Technician, User, utcnow  # noqa: E402
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Technician
+from backend.accounts.users import User
+from backend.kernel.base import utcnow
+from backend.sync.models import SyncChange
 
 BACKLOG = int(os.environ.get("FEED_BACKLOG", "200000"))
 OWN = 10

@@ -29,24 +29,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from geopy.distance import geodesic  # noqa: E402
 
+from backend.accounts.customers import Customer
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Certificate, Shift, Technician, TechnicianSkill
+from backend.accounts.users import User
 from backend.db import make_engine, make_session_factory  # noqa: E402
 from backend.geo.batch import plan_batch  # noqa: E402
 from backend.geo.candidates import search_candidates  # noqa: E402
 from backend.geo.eligibility import JobFacts, TechFacts, ineligibility, load_tech_facts  # noqa: E402
 from backend.geo.routing import RouteJob, plan_day_route  # noqa: E402
 from backend.geo.settings import DispatchSettings  # noqa: E402
-from backend.models import (  # noqa: E402
-    Base,
-    Certificate,
-    Customer,
-    Region,
-    Shift,
-    Technician,
-    TechnicianSkill,
-    User,
-    WorkOrder,
-)
-from backend.services.work_orders import CHINA_TZ  # noqa: E402
+from backend.kernel.base import Base
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.service import CHINA_TZ  # noqa: E402
 
 RNG = random.Random(8)
 CITIES = 50

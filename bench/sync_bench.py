@@ -34,22 +34,15 @@ from flask import Flask  # noqa: E402
 from flask_jwt_extended import create_access_token  # noqa: E402
 
 from backend import create_app  # noqa: E402
+from backend.accounts.customers import Customer, Product
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Technician
+from backend.accounts.users import User
 from backend.config import Settings  # noqa: E402
 from backend.db import make_engine  # noqa: E402
-from backend.models import (  # noqa: E402
-    Base,
-    Customer,
-    Product,
-    Region,
-    SyncChange,
-    SyncDevice,
-    SyncMutation,
-    Technician,
-    User,
-    WorkOrder,
-    WorkOrderEvent,
-    utcnow,
-)
+from backend.kernel.base import Base, utcnow
+from backend.sync.models import SyncChange, SyncDevice, SyncMutation
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
 
 ROWS = 1000
 MUTATIONS = 500

@@ -20,9 +20,10 @@ from flask_jwt_extended import create_access_token
 from sqlalchemy.orm import Session
 
 from backend import create_app
+from backend.accounts.users import Partner, User
 from backend.cli import upgrade_database
 from backend.config import Settings
-from backend.models import Base, Partner, User
+from backend.kernel.base import Base
 from tests import factories
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -10,23 +10,15 @@ import factory
 from factory.alchemy import SQLAlchemyModelFactory
 from sqlalchemy.orm import Session
 
-from backend.models import (
-    Address,
-    Certificate,
-    Customer,
-    Partner,
-    Product,
-    Region,
-    Role,
-    Shift,
-    Technician,
-    TechnicianSkill,
-    User,
-    WorkOrder,
-    utcnow,
-)
-from backend.services.accounts import create_partner, hash_password
-from backend.services.states import Status
+from backend.accounts.customers import Address, Customer, Product
+from backend.accounts.regions import Region
+from backend.accounts.service import create_partner, hash_password
+from backend.accounts.technicians import Certificate, Shift, Technician, TechnicianSkill
+from backend.accounts.users import Partner, User
+from backend.kernel.base import utcnow
+from backend.kernel.roles import Role
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.states import Status
 
 PASSWORD = "correct horse battery staple"
 _session: Session | None = None
@@ -183,7 +175,8 @@ def partner_with_key(name: str | None = None) -> tuple[Partner, str]:
 
 
 # --- parts, stock and money (issue 6) -------------------------------------------------------------
-from backend.models import LabourRate, Part, StockLocation, TravelFee  # noqa: E402
+from backend.parts.billing_models import LabourRate, TravelFee  # noqa: E402
+from backend.parts.models import Part, StockLocation  # noqa: E402
 
 
 class PartFactory(Base):
@@ -231,7 +224,7 @@ class TravelFeeFactory(Base):
 # --- geo dispatch (issue 8) -----------------------------------------------------------------------
 from datetime import time as _time  # noqa: E402
 
-from backend.models import AutoAssignRule, TechnicianPosition  # noqa: E402
+from backend.geo.models import AutoAssignRule, TechnicianPosition  # noqa: E402
 
 
 def on_duty_technician(**kwargs: object) -> Technician:

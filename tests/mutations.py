@@ -12,10 +12,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem
-from backend.models import new_id
+from backend.kernel.base import new_id
 from backend.policy import Principal
-from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, Flag, MutationContext, NotBatchable
+from backend.sync.registry import MUTATIONS, Flag, MutationContext, NotBatchable, mutations_by_name
 
 
 class MutationOutcome:
@@ -44,8 +43,7 @@ def run_mutation(
     *,
     device_id: str = "device-1",
 ) -> MutationOutcome:
-    load_handlers()
-    registered = MUTATIONS[name]
+    registered = mutations_by_name()[name]
     ctx = MutationContext(
         session=db,
         principal=principal,
@@ -75,8 +73,7 @@ def run_mutation(
 def spy_on_batch(monkeypatch: Any, name: str) -> list[str]:
     """What the batch form of `name` did with each run, in order: 'applied', 'declined' (it raised
     `NotBatchable`) or 'failed' (any other exception; the push then applies the run one by one)."""
-    load_handlers()
-    spec = MUTATIONS[name]
+    spec = mutations_by_name()[name]
     batch = spec.batch
     assert batch is not None, f"{name} has no batch form"
     seen: list[str] = []

@@ -7,10 +7,14 @@ from collections import defaultdict
 import sqlalchemy as sa
 from geopy.distance import great_circle
 
-from backend.demo import DEMO_PARTNER_KEY, DEMO_PASSWORDS, DEMO_STAFF
-from backend.models import Address, Certificate, Customer, Region, Technician, User, WorkOrder, WorkOrderEvent
-from backend.services.states import TRANSITIONS, Status
-from backend.services.work_orders import CHINA_TZ
+from backend.accounts.customers import Address, Customer
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Certificate, Technician
+from backend.accounts.users import User
+from backend.demo.core import DEMO_PARTNER_KEY, DEMO_PASSWORDS, DEMO_STAFF
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
+from backend.work_orders.service import CHINA_TZ
+from backend.work_orders.states import TRANSITIONS, Status
 
 
 def test_the_demo_loads_a_consistent_city_once_and_every_role_can_log_in(app, db, client):

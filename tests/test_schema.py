@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from backend.cli import OPENAPI_PATH, openapi_document, upgrade_database
 from backend.db import make_engine, schema_objects_of
-from backend.models import Base
+from backend.kernel.base import Base
 from tests.conftest import fresh_database
 
 

@@ -1,6 +1,6 @@
 """Acceptance over HTTP: the job's canonical summary and hash, its signatures, seal verification,
 the customer's rating, and the service report PDF. Signatures themselves arrive as the
-`acceptance.record` sync mutation (backend.services.onsite_mutations)."""
+`acceptance.record` sync mutation (backend.onsite.mutations)."""
 
 from __future__ import annotations
 
@@ -12,29 +12,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Response, current_app, request
 from flask.views import MethodView
 
+from backend.acceptance import report, service
+from backend.acceptance.models import Acceptance, AcceptanceOutcome, AcceptanceStatus, Rating
+from backend.accounts.customers import Address, Customer
+from backend.accounts.technicians import Technician
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, current_principal, require
 from backend.errors import Problem, conflict, not_found
+from backend.evidence.models import Attachment, AttachmentKind, AttachmentState
+from backend.evidence.service import get_verified_attachment, read_blob
 from backend.extensions import Blueprint, db_session
-from backend.models import (
-    Acceptance,
-    AcceptanceOutcome,
-    AcceptanceStatus,
-    Address,
-    Attachment,
-    AttachmentKind,
-    AttachmentState,
-    Customer,
-    Rating,
-    Technician,
-    WorkOrder,
-)
-from backend.policy import Principal, can, get_visible_work_order, owns_work_order
-from backend.services import acceptance as service
-from backend.services import onsite, report
-from backend.services.billing import job_charges, job_parts_used
-from backend.services.states import Status
-from backend.storage.service import get_verified_attachment, read_blob
+from backend.kernel.permissions import Permission
+from backend.onsite import service as onsite
+from backend.parts.billing import job_charges, job_parts_used
+from backend.policy import Principal, can, owns_work_order
+from backend.work_orders.access import get_visible_work_order
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.states import Status
 
 blp = Blueprint("acceptance", __name__, description="Acceptance signatures, seals, ratings and the report.")
 
@@ -109,7 +103,7 @@ class AcceptanceSummary(MethodView):
     def get(self, work_order_id: str) -> dict[str, Any]:
         """The job's canonical acceptance summary and its sha256, as the server computes it now.
         An online device shows this and signs the hash; offline it computes the same itself."""
-        principal = require("acceptance.read")
+        principal = require(Permission.ACCEPTANCE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         summary = service.job_summary(session, order)
@@ -127,7 +121,7 @@ class Acceptances(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> list[Acceptance]:
         """Every signature on the job, sealed or stale, oldest first."""
-        principal = require("acceptance.read")
+        principal = require(Permission.ACCEPTANCE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         return service.acceptances_of(session, order.id)
@@ -164,7 +158,7 @@ class VerifyAcceptance(MethodView):
         if (
             principal is not None
             and order is not None
-            and can(principal, "acceptance.read")
+            and can(principal, Permission.ACCEPTANCE_READ)
             and owns_work_order(principal, order)
         ):
             body |= {
@@ -187,7 +181,7 @@ class WorkOrderRating(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], work_order_id: str) -> Rating:
         """Rate the service once you accepted it: attitude, quality, effect, response speed (1-5)."""
-        principal = require("rating.create")
+        principal = require(Permission.RATING_CREATE)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         if order.status not in (Status.ACCEPTED_BY_CUSTOMER, Status.CLOSED):
@@ -209,7 +203,7 @@ class WorkOrderRating(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> Rating:
         """The order's rating (its customer, its technician and staff)."""
-        principal = require("rating.read")
+        principal = require(Permission.RATING_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         rating = session.scalars(sa.select(Rating).where(Rating.work_order_id == order.id)).one_or_none()
@@ -224,7 +218,7 @@ class ServiceReport(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> Response:
         """The service report PDF in Chinese (customer and staff only)."""
-        principal = require("report.download")
+        principal = require(Permission.REPORT_DOWNLOAD)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         pdf = report.render_service_report(_report_input(session, order))

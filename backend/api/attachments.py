@@ -18,17 +18,15 @@ from backend.api.problems import problem_response
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import Problem, not_found
-from backend.extensions import Blueprint, db_session
-from backend.models import Attachment, AttachmentState, Role, WorkOrder, utcnow
-from backend.policy import Principal, get_visible_request, get_visible_work_order
-from backend.storage.access import get_own_attachment, get_visible_attachment, visible_attachments
-from backend.storage.backends import LocalBlobStore
-from backend.storage.schemas import (
+from backend.evidence.access import get_own_attachment, get_visible_attachment, visible_attachments
+from backend.evidence.backends import LocalBlobStore
+from backend.evidence.models import Attachment, AttachmentState
+from backend.evidence.schemas import (
     AttachmentDeclarationSchema,
     TicketSchema,
     ticket_json,
 )
-from backend.storage.service import (
+from backend.evidence.service import (
     VARIANTS,
     attachment_view,
     download_link,
@@ -39,8 +37,15 @@ from backend.storage.service import (
     upload_progress,
     usage,
 )
-from backend.storage.tickets import read_upload_token
-from backend.storage.verification import complete_attachment
+from backend.evidence.tickets import read_upload_token
+from backend.evidence.verification import complete_attachment
+from backend.extensions import Blueprint, db_session
+from backend.kernel.base import utcnow
+from backend.kernel.permissions import Permission
+from backend.kernel.roles import Role
+from backend.policy import Principal
+from backend.work_orders.access import get_visible_request, get_visible_work_order
+from backend.work_orders.models import WorkOrder
 
 blp = Blueprint("attachments", __name__, description="Evidence: photos, videos, signatures and documents.")
 transfer_blp = Blueprint(
@@ -168,7 +173,7 @@ class Attachments(MethodView):
 
         Then upload the bytes with the ticket and call `POST /attachments/{id}/complete`. Registering the
         same id again with the same declaration returns the same attachment and a live ticket."""
-        principal = require("attachment.create")
+        principal = require(Permission.ATTACHMENT_CREATE)
         _registration_owner(principal, args)
         attachment, ticket = register_attachment(
             session=db_session(), storage=storage_for(current_app), uploader=principal, args=args
@@ -182,7 +187,7 @@ class AttachmentDetail(MethodView):
     @blp.response(200, AttachmentSchema)
     def get(self, attachment_id: str) -> dict[str, Any]:
         """One attachment's metadata and state (no coordinates for customers and partners)."""
-        principal = require("attachment.read")
+        principal = require(Permission.ATTACHMENT_READ)
         return attachment_view(get_visible_attachment(db_session(), principal, attachment_id), principal)
 
 
@@ -192,7 +197,7 @@ class AttachmentTicket(MethodView):
     @blp.response(200, TicketSchema)
     def post(self, attachment_id: str) -> dict[str, Any]:
         """A fresh upload ticket (the old one expired while offline); an open multipart upload resumes."""
-        principal = require("attachment.create")
+        principal = require(Permission.ATTACHMENT_CREATE)
         attachment = get_own_attachment(db_session(), principal, attachment_id)
         return renew_ticket(storage=storage_for(current_app), attachment=attachment)
 
@@ -203,7 +208,7 @@ class AttachmentProgress(MethodView):
     @blp.response(200, ProgressSchema)
     def get(self, attachment_id: str) -> dict[str, Any]:
         """Which bytes/parts have arrived, so that an interrupted upload continues where it stopped."""
-        principal = require("attachment.create")
+        principal = require(Permission.ATTACHMENT_CREATE)
         attachment = get_own_attachment(db_session(), principal, attachment_id)
         return upload_progress(storage=storage_for(current_app), attachment=attachment)
 
@@ -219,7 +224,7 @@ class AttachmentComplete(MethodView):
         A mismatch answers 422 with the reason's `code` (`attachment.size_mismatch`, `.type_mismatch`,
         `.checksum_mismatch`, `.ticket_expired`, `.ticket_mismatch`, `.image_unreadable`), deletes what
         arrived and carries a new `ticket` for the re-upload. Repeating a successful call is harmless."""
-        principal = require("attachment.create")
+        principal = require(Permission.ATTACHMENT_CREATE)
         attachment = get_own_attachment(db_session(), principal, attachment_id)
         completion = complete_attachment(
             session=db_session(), storage=storage_for(current_app), attachment=attachment
@@ -247,7 +252,7 @@ class AttachmentDownload(MethodView):
     @blp.response(200, DownloadSchema)
     def get(self, args: dict[str, Any], attachment_id: str) -> dict[str, Any]:
         """A short-lived link to a verified attachment's bytes: `original`, `display` or `thumbnail`."""
-        principal = require("attachment.read")
+        principal = require(Permission.ATTACHMENT_READ)
         attachment = get_visible_attachment(db_session(), principal, attachment_id)
         return download_link(
             storage=storage_for(current_app),
@@ -277,7 +282,7 @@ class WorkOrderAttachments(MethodView):
     def get(self, work_order_id: str) -> dict[str, Any]:
         """The job's evidence with each item's state (pending, uploading, verified, rejected) and the
         job's usage against its limits; includes the photos of the request the job came from."""
-        principal = require("attachment.read")
+        principal = require(Permission.ATTACHMENT_READ)
         order: WorkOrder = get_visible_work_order(db_session(), principal, work_order_id)
         owner = Attachment.work_order_id == order.id
         if order.request_id is not None:
@@ -291,7 +296,7 @@ class RequestAttachments(MethodView):
     @blp.response(200, AttachmentListSchema)
     def get(self, request_id: str) -> dict[str, Any]:
         """A repair request's photos and videos, with their states."""
-        principal = require("attachment.read")
+        principal = require(Permission.ATTACHMENT_READ)
         get_visible_request(db_session(), principal, request_id)
         owner = Attachment.request_id == request_id
         return _listing(principal, owner, usage(db_session(), request_id=request_id))

@@ -8,12 +8,12 @@ import marshmallow as ma
 from flask.views import MethodView
 from flask_jwt_extended import create_access_token, create_refresh_token
 
+from backend.accounts.service import authenticate
+from backend.accounts.users import User
 from backend.api.schemas import StrictSchema
 from backend.api.security import BEARER, _user_principal, current_principal, principal_for_user
 from backend.errors import Problem
 from backend.extensions import Blueprint, db_session
-from backend.models import User
-from backend.services.accounts import authenticate
 
 blp = Blueprint("auth", __name__, url_prefix="/auth", description="Log in and refresh tokens.")
 

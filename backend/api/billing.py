@@ -11,9 +11,10 @@ from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Bill, Payment, PaymentMethod
-from backend.policy import get_visible_work_order, get_visible_work_order_of
-from backend.services import billing as service
+from backend.kernel.permissions import Permission
+from backend.parts import billing as service
+from backend.parts.billing_models import Bill, Payment, PaymentMethod
+from backend.work_orders.access import get_visible_work_order, get_visible_work_order_of
 
 blp = Blueprint("billing", __name__, description="Charges, settlement bills, payments and reconciliation.")
 
@@ -119,7 +120,7 @@ def _bill_view(bill: Bill) -> dict[str, Any]:
     return view
 
 
-def _visible_bill(bill_id: str, action: str) -> Bill:
+def _visible_bill(bill_id: str, action: Permission) -> Bill:
     principal = require(action)
     session = db_session()
     bill = session.get(Bill, bill_id)
@@ -135,7 +136,7 @@ class Charges(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> service.JobCharges:
         """What the job costs now: approved quotes + parts actually used, warranty, contract discount."""
-        principal = require("bill.read")
+        principal = require(Permission.BILL_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         return service.job_charges(session, order.id)
@@ -147,7 +148,7 @@ class WorkOrderBill(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> dict[str, Any]:
         """The job's current settlement bill."""
-        principal = require("bill.read")
+        principal = require(Permission.BILL_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         bill = service.current_bill(session, order.id)
@@ -159,7 +160,7 @@ class WorkOrderBill(MethodView):
     @blp.doc(security=BEARER)
     def post(self, work_order_id: str) -> dict[str, Any]:
         """Issue (or reissue, while unpaid) the settlement bill of a completed job (finance)."""
-        principal = require("bill.issue")
+        principal = require(Permission.BILL_ISSUE)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         return _bill_view(service.issue_bill(session, order=order, actor=principal))
@@ -171,7 +172,7 @@ class BillById(MethodView):
     @blp.doc(security=BEARER)
     def get(self, bill_id: str) -> dict[str, Any]:
         """A bill with its lines, payments and what is outstanding (404 unless the job is yours)."""
-        return _bill_view(_visible_bill(bill_id, "bill.read"))
+        return _bill_view(_visible_bill(bill_id, Permission.BILL_READ))
 
 
 @blp.route("/bills/<string:bill_id>/payments")
@@ -181,7 +182,7 @@ class BillPayments(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], bill_id: str) -> dict[str, Any]:
         """Record a payment, full or partial: online with the provider's reference, cash or bank transfer."""
-        principal = require("payment.record")
+        principal = require(Permission.PAYMENT_RECORD)
         session = db_session()
         bill = session.get(Bill, bill_id, with_for_update=True)
         if bill is None:
@@ -197,7 +198,7 @@ class PaymentRefunds(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], payment_id: str) -> Payment:
         """Refund part or all of a payment, by its original method, with the reason."""
-        principal = require("payment.record")
+        principal = require(Permission.PAYMENT_RECORD)
         session = db_session()
         payment = session.get(Payment, payment_id)
         if payment is None:
@@ -213,5 +214,5 @@ class ReconciliationReport(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> service.Reconciliation:
         """Money in and out on one day, per payment method, with every payment and refund (finance)."""
-        require("reconciliation.read")
+        require(Permission.RECONCILIATION_READ)
         return service.reconciliation(db_session(), args["day"])

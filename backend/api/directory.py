@@ -8,11 +8,13 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Technician
 from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Region, Technician
+from backend.kernel.permissions import Permission
 from backend.policy import require_self_or_staff
 
 blp = Blueprint("directory", __name__, description="Regions and technicians.")
@@ -73,7 +75,7 @@ class Regions(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> list[Region]:
         """Service regions."""
-        require("region.read")
+        require(Permission.REGION_READ)
         return list(db_session().scalars(sa.select(Region).order_by(Region.code)))
 
 
@@ -84,7 +86,7 @@ class Technicians(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[Technician]:
         """Technicians with skills, certificates and shifts (staff only)."""
-        require("technician.read")
+        require(Permission.TECHNICIAN_READ)
         stmt = sa.select(Technician)
         if "region_id" in args:
             stmt = stmt.where(Technician.region_id == args["region_id"])
@@ -99,7 +101,7 @@ class TechnicianById(MethodView):
     @blp.doc(security=BEARER)
     def get(self, technician_id: str) -> Technician:
         """One technician: staff, or the technician themself."""
-        principal = require("technician.profile")
+        principal = require(Permission.TECHNICIAN_PROFILE)
         require_self_or_staff(principal, technician_id)
         technician = db_session().get(Technician, technician_id)
         if technician is None:

@@ -9,30 +9,29 @@ import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 
+from backend.accounts.regions import Region
+from backend.accounts.technicians import Technician
+from backend.accounts.users import User
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import Problem, conflict, not_found
 from backend.extensions import Blueprint, db_session
+from backend.geo.access import visible_notifications
 from backend.geo.batch import plan_for_orders
 from backend.geo.candidates import search_candidates
 from backend.geo.coords import BBox, parse_bbox, to_wgs84
 from backend.geo.eligibility import ineligibility, job_facts, load_tech_facts
+from backend.geo.maps import open_orders_geojson, technician_day_route, technicians_geojson
+from backend.geo.models import AssignmentStrategy, AutoAssignRule, DispatchNotification
 from backend.geo.settings import DispatchSettings
-from backend.geo.views import open_orders_geojson, technician_day_route, technicians_geojson
-from backend.models import (
-    AssignmentStrategy,
-    AutoAssignRule,
-    DispatchNotification,
-    Region,
-    Technician,
-    User,
-    WorkOrder,
-    utcnow,
-)
-from backend.policy import get_visible_work_order, may_lead_team, require_self_or_staff, visible_notifications
-from backend.services.china_time import china_today
-from backend.services.states import Status
-from backend.services.work_orders import assign_work_order
+from backend.kernel.base import utcnow
+from backend.kernel.china_time import china_today
+from backend.kernel.permissions import Permission
+from backend.policy import may_lead_team, require_self_or_staff
+from backend.work_orders.access import get_visible_work_order
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.service import assign_work_order
+from backend.work_orders.states import Status
 
 blp = Blueprint("dispatch", __name__, description="Geo dispatch: who should go, in what order, on a map.")
 
@@ -103,7 +102,7 @@ class Candidates(MethodView):
     def get(self, args: dict[str, Any], work_order_id: str) -> dict[str, Any]:
         """Eligible technicians for the order, best first, each with a score breakdown and distance;
         nearby technicians not offered are listed with the rules they fail."""
-        principal = require("dispatch.read")
+        principal = require(Permission.DISPATCH_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         job = job_facts(order)
@@ -216,7 +215,7 @@ class Batch(MethodView):
         """Plan queued orders (a region's, or the listed ones) onto technicians, minimizing total
         distance under each technician's free capacity that day. Nothing is assigned: confirm the plan
         with POST /dispatch/batch/apply."""
-        require("dispatch.assign")
+        require(Permission.DISPATCH_ASSIGN)
         session = db_session()
         day = data.get("date") or china_today()
         orders = _batch_orders(session, data)
@@ -270,7 +269,7 @@ class BatchApply(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Assign a confirmed plan. Each line is re-checked (order unchanged since the plan, technician
         still eligible); lines that no longer hold are skipped with a problem, the others applied."""
-        principal = require("dispatch.assign")
+        principal = require(Permission.DISPATCH_ASSIGN)
         session = db_session()
         applied, skipped = [], []
         for item in data["assignments"]:
@@ -356,7 +355,7 @@ class TechnicianRoute(MethodView):
     def get(self, args: dict[str, Any], technician_id: str) -> dict[str, Any]:
         """The technician's jobs that day in driving order, respecting appointment windows, with ETAs.
         A technician may read only their own route."""
-        principal = require("route.read")
+        principal = require(Permission.ROUTE_READ)
         require_self_or_staff(principal, technician_id)
         session = db_session()
         technician = session.get(Technician, technician_id)
@@ -443,7 +442,7 @@ class MapWorkOrders(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Open work orders of a region or box as a GeoJSON FeatureCollection (WGS-84, [lng, lat])."""
-        require("dispatch.read")
+        require(Permission.DISPATCH_READ)
         region_id, bbox = _map_scope(args)
         return open_orders_geojson(db_session(), region_id=region_id, bbox=bbox)
 
@@ -456,7 +455,7 @@ class MapTechnicians(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Active technicians at their last reported position (else home base) as GeoJSON, with the
         position's source and age."""
-        require("dispatch.read")
+        require(Permission.DISPATCH_READ)
         region_id, bbox = _map_scope(args)
         return technicians_geojson(db_session(), settings(), region_id=region_id, bbox=bbox)
 
@@ -494,7 +493,7 @@ class Rules(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> list[AutoAssignRule]:
         """Auto-assignment rules of every region that has one."""
-        require("dispatch.rules")
+        require(Permission.DISPATCH_RULES)
         return list(db_session().scalars(sa.select(AutoAssignRule).order_by(AutoAssignRule.region_id)))
 
 
@@ -506,7 +505,7 @@ class RuleByRegion(MethodView):
     def put(self, data: dict[str, Any], region_id: str) -> AutoAssignRule:
         """Set a region's auto-assignment rule: on/off, radius, strategy (nearest | least_loaded),
         accept timeout and the team lead who hears about declines."""
-        require("dispatch.rules")
+        require(Permission.DISPATCH_RULES)
         session = db_session()
         if session.get(Region, region_id) is None:
             raise not_found("region")
@@ -556,7 +555,7 @@ class Notifications(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[DispatchNotification]:
         """Declined, timed-out and unassignable orders for you (newest first)."""
-        principal = require("dispatch.read")
+        principal = require(Permission.DISPATCH_READ)
         stmt = sa.select(DispatchNotification).where(visible_notifications(principal))
         if args["unread"]:
             stmt = stmt.where(DispatchNotification.read_at.is_(None))
@@ -572,7 +571,7 @@ class NotificationRead(MethodView):
     @blp.doc(security=BEARER)
     def post(self, notification_id: str) -> DispatchNotification:
         """Mark a notification read."""
-        principal = require("dispatch.read")
+        principal = require(Permission.DISPATCH_READ)
         note = (
             db_session()
             .scalars(

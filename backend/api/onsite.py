@@ -1,7 +1,7 @@
 """The visit over HTTP: checklist templates, the job's on-site record, appointment confirmation by the
 service desk, the technician's identity link for the customer, and stop-work reports for dispatchers.
 
-Devices record field facts with sync mutations (backend.services.onsite_mutations); these resources are
+Devices record field facts with sync mutations (backend.onsite.mutations); these resources are
 for reading them and for the people who are online (service desk, dispatcher, the customer at the door).
 """
 
@@ -18,18 +18,13 @@ from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import (
-    AppointmentConfirmation,
-    ChecklistSubmission,
-    Consent,
-    StopWorkReport,
-    Visit,
-    WorkOrder,
-)
-from backend.policy import get_visible_work_order, visible_work_orders
-from backend.services import onsite
-from backend.services.onsite_mutations import AppointmentArgs
-from backend.services.states import CUSTOMER_LABELS, Status
+from backend.kernel.permissions import Permission
+from backend.onsite import service as onsite
+from backend.onsite.models import AppointmentConfirmation, ChecklistSubmission, Consent, StopWorkReport, Visit
+from backend.onsite.mutations import AppointmentArgs
+from backend.work_orders.access import get_visible_work_order, visible_work_orders
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.states import CUSTOMER_LABELS, Status
 
 blp = Blueprint(
     "onsite", __name__, description="On site: appointment, visits, safety, consents, service record."
@@ -198,7 +193,7 @@ class ChecklistTemplates(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> list[Any]:
         """Safety checklists per hazard (electrical, gas, height); devices also get them by sync."""
-        require("onsite.read")
+        require(Permission.ONSITE_READ)
         return onsite.ensure_checklist_templates(db_session())
 
 
@@ -209,7 +204,7 @@ class OnsiteRecord(MethodView):
     def get(self, work_order_id: str) -> dict[str, Any]:
         """Everything recorded on site for a job: appointments, visits, checklists, stop-work
         reports, consents and the service record (the job's technician and staff)."""
-        principal = require("onsite.read")
+        principal = require(Permission.ONSITE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
 
@@ -238,7 +233,7 @@ class Appointment(MethodView):
     def post(self, data: dict[str, Any], work_order_id: str) -> AppointmentConfirmation:
         """Record the visit window agreed with the customer (service desk on the phone, or the
         technician online); an accepted job becomes scheduled."""
-        principal = require("onsite.appointment")
+        principal = require(Permission.ONSITE_APPOINTMENT)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         return onsite.confirm_appointment(session=session, order=order, actor=principal, args=data)
@@ -250,7 +245,7 @@ class IdentityToken(MethodView):
     @blp.doc(security=BEARER)
     def post(self, visit_id: str) -> dict[str, Any]:
         """The technician's identity link for the badge QR code, valid only while the visit is open."""
-        principal = require("identity.issue")
+        principal = require(Permission.IDENTITY_ISSUE)
         session = db_session()
         visit = session.get(Visit, visit_id)
         if visit is None:
@@ -293,7 +288,7 @@ class StopWorkReports(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[StopWorkReport]:
         """Stop-work reports for the dispatcher's attention, newest first."""
-        principal = require("safety.resolve")
+        principal = require(Permission.SAFETY_RESOLVE)
         stmt = (
             sa.select(StopWorkReport)
             .join(WorkOrder, WorkOrder.id == StopWorkReport.work_order_id)
@@ -311,7 +306,7 @@ class ResolveStopWork(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], report_id: str) -> StopWorkReport:
         """The dispatcher clears a stop-work after the hazard was dealt with; repair may resume."""
-        principal = require("safety.resolve")
+        principal = require(Permission.SAFETY_RESOLVE)
         session = db_session()
         report = session.get(StopWorkReport, report_id)
         if report is None:

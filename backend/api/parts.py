@@ -11,11 +11,16 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
+from backend.accounts.technicians import Technician
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import Problem, conflict, not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import (
+from backend.kernel.base import utcnow
+from backend.kernel.permissions import Permission
+from backend.parts import stock
+from backend.parts.access import get_visible_stock_location, visible_stock_locations
+from backend.parts.models import (
     CountSession,
     LocationKind,
     MoveKind,
@@ -26,16 +31,8 @@ from backend.models import (
     StockDiscrepancy,
     StockLocation,
     StockMove,
-    Technician,
-    utcnow,
 )
-from backend.policy import (
-    Principal,
-    get_visible_stock_location,
-    require_self_or_staff,
-    visible_stock_locations,
-)
-from backend.services import stock
+from backend.policy import Principal, require_self_or_staff
 
 blp = Blueprint("parts", __name__, description="Parts catalog, stock locations and the stock ledger.")
 
@@ -298,7 +295,7 @@ class Parts(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[Part]:
         """The parts catalog (devices receive it through sync too), ordered by SKU."""
-        require("parts.read")
+        require(Permission.PARTS_READ)
         stmt = sa.select(Part).where(Part.active.is_(True))
         if "category" in args:
             stmt = stmt.where(Part.category == args["category"])
@@ -312,7 +309,7 @@ class Parts(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> Part:
         """Add a part to the catalog (warehouse). Prices are integer fen."""
-        require("parts.manage")
+        require(Permission.PARTS_MANAGE)
         session = db_session()
         if session.scalar(sa.select(Part.id).where(Part.sku == data["sku"])):
             raise conflict("part.duplicate_sku", f"SKU {data['sku']} exists already.")
@@ -328,7 +325,7 @@ class PartById(MethodView):
     @blp.doc(security=BEARER)
     def get(self, part_id: str) -> Part:
         """One catalog entry."""
-        require("parts.read")
+        require(Permission.PARTS_READ)
         part = db_session().get(Part, part_id)
         if part is None:
             raise not_found("part")
@@ -339,7 +336,7 @@ class PartById(MethodView):
     @blp.doc(security=BEARER)
     def patch(self, data: dict[str, Any], part_id: str) -> Part:
         """Change a part's price, name, warranty or retire it (warehouse). Past quotes keep their prices."""
-        require("parts.manage")
+        require(Permission.PARTS_MANAGE)
         part = db_session().get(Part, part_id)
         if part is None:
             raise not_found("part")
@@ -358,7 +355,7 @@ class Locations(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> list[StockLocation]:
         """Stock locations you may see: staff all; a technician their own van."""
-        principal = require("stock.read")
+        principal = require(Permission.STOCK_READ)
         stmt = (
             sa.select(StockLocation)
             .where(visible_stock_locations(principal))
@@ -371,7 +368,7 @@ class Locations(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> StockLocation:
         """Add a warehouse or service centre (vans are created with their technician's first stock)."""
-        require("stock.manage")
+        require(Permission.STOCK_MANAGE)
         session = db_session()
         if session.scalar(sa.select(StockLocation.id).where(StockLocation.code == data["code"])):
             raise conflict("stock_location.duplicate_code", f"Code {data['code']} is taken.")
@@ -387,7 +384,7 @@ class LocationBalances(MethodView):
     @blp.doc(security=BEARER)
     def get(self, location_id: str) -> list[StockBalance]:
         """What a location holds, per part (derived from the ledger). Another technician's van is 404."""
-        return _balances(_location(require("stock.read"), location_id))
+        return _balances(_location(require(Permission.STOCK_READ), location_id))
 
 
 @blp.route("/technicians/<string:technician_id>/van")
@@ -396,7 +393,7 @@ class TechnicianVan(MethodView):
     @blp.doc(security=BEARER)
     def get(self, technician_id: str) -> dict[str, Any]:
         """A technician's van and its stock: the technician themself or staff (others get 404)."""
-        principal = require("stock.read")
+        principal = require(Permission.STOCK_READ)
         require_self_or_staff(principal, technician_id)
         technician = db_session().get(Technician, technician_id)
         if technician is None:
@@ -415,7 +412,7 @@ class Receipts(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> list[StockMove]:
         """Goods in from a supplier (serialized parts list one serial per unit)."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         return stock.receive(
             db_session(),
             actor=principal,
@@ -434,7 +431,7 @@ class Transfers(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> list[StockMove]:
         """Move stock between locations: issue to a technician's van, or take a van's return."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         return stock.transfer(
             db_session(),
             actor=principal,
@@ -455,7 +452,7 @@ class WriteOffs(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> list[StockMove]:
         """Take damaged, lost or expired stock off the books, with the reason."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         return stock.write_off(
             db_session(),
             actor=principal,
@@ -474,7 +471,7 @@ class Moves(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[StockMove]:
         """A location's ledger, newest first (a technician: their own van only)."""
-        location = _location(require("stock.read"), args["location_id"])
+        location = _location(require(Permission.STOCK_READ), args["location_id"])
         stmt = sa.select(StockMove).where(StockMove.location_id == location.id)
         if "sku" in args:
             stmt = stmt.where(StockMove.part_id == _part_by_sku(args["sku"]).id)
@@ -492,7 +489,7 @@ class SafetyLevels(MethodView):
     @blp.doc(security=BEARER)
     def put(self, data: dict[str, Any]) -> SafetyStock:
         """Set a part's safety stock at a location; falling below it asks procurement for more."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         session = db_session()
         location = _location(principal, data["location_id"])
         part = _part_by_sku(data["sku"])
@@ -516,7 +513,7 @@ class ProcurementRequests(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[ProcurementRequest]:
         """Procurement requests raised by safety stock (default: the open ones)."""
-        require("stock.manage")
+        require(Permission.STOCK_MANAGE)
         stmt = sa.select(ProcurementRequest).where(ProcurementRequest.status == args["status"])
         return list(db_session().scalars(stmt.order_by(ProcurementRequest.created_at)))
 
@@ -528,7 +525,7 @@ class Discrepancies(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[StockDiscrepancy]:
         """Stock oddities from the field for the warehouse (default: the open ones)."""
-        require("stock.manage")
+        require(Permission.STOCK_MANAGE)
         stmt = sa.select(StockDiscrepancy).where(StockDiscrepancy.status == args["status"])
         return list(db_session().scalars(stmt.order_by(StockDiscrepancy.created_at)))
 
@@ -540,7 +537,7 @@ class ResolveDiscrepancy(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], discrepancy_id: str) -> StockDiscrepancy:
         """Close a discrepancy with what was done (e.g. a count posted, a late transfer booked)."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         record = db_session().get(StockDiscrepancy, discrepancy_id)
         if record is None:
             raise not_found("stock_discrepancy")
@@ -569,7 +566,7 @@ class Counts(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> CountSession:
         """Start an inventory count at a location, in the counter's name."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         location = _location(principal, data["location_id"])
         return stock.open_count(
             db_session(), actor=principal, location=location, counter_name=data["counter_name"]
@@ -582,7 +579,7 @@ class CountById(MethodView):
     @blp.doc(security=BEARER)
     def get(self, count_id: str) -> CountSession:
         """A count with its lines (expected and difference appear once posted)."""
-        require("stock.manage")
+        require(Permission.STOCK_MANAGE)
         return _count(count_id)
 
 
@@ -593,7 +590,7 @@ class CountLines(MethodView):
     @blp.doc(security=BEARER)
     def put(self, data: dict[str, Any], count_id: str) -> CountSession:
         """Record (or correct) the counted quantity of one part."""
-        require("stock.manage")
+        require(Permission.STOCK_MANAGE)
         count = _count(count_id)
         stock.record_count(db_session(), count=count, part=_part_by_sku(data["sku"]), counted=data["counted"])
         return count
@@ -605,7 +602,7 @@ class PostCount(MethodView):
     @blp.doc(security=BEARER)
     def post(self, count_id: str) -> CountSession:
         """Post the count: every difference becomes an adjustment move in the counter's name."""
-        principal = require("stock.manage")
+        principal = require(Permission.STOCK_MANAGE)
         count = _count(count_id)
         stock.post_count(db_session(), actor=principal, count=count)
         return count

@@ -12,10 +12,11 @@ from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import BillingPolicy, Difficulty, LabourRate, Quote, TravelFee
-from backend.policy import get_visible_work_order, get_visible_work_order_of
-from backend.services import pricing
-from backend.services import quotes as service
+from backend.kernel.permissions import Permission
+from backend.parts import pricing
+from backend.parts import quotes as service
+from backend.parts.billing_models import BillingPolicy, Difficulty, LabourRate, Quote, TravelFee
+from backend.work_orders.access import get_visible_work_order, get_visible_work_order_of
 
 blp = Blueprint("quotes", __name__, description="Fee schedule, quotes and the customer's consent.")
 
@@ -91,7 +92,7 @@ class FeeSchedule(MethodView):
     def get(self) -> dict[str, Any]:
         """The published prices: labour by product category × fault type × difficulty, travel fees by
         region, and the consent threshold. Technicians also receive it read-only through sync."""
-        require("fees.read")
+        require(Permission.FEES_READ)
         session = db_session()
         return {
             "labour": list(
@@ -113,7 +114,7 @@ class LabourRates(MethodView):
     @blp.doc(security=BEARER)
     def put(self, data: dict[str, Any]) -> LabourRate:
         """Set the labour price of a category × fault type × difficulty (finance)."""
-        require("fees.manage")
+        require(Permission.FEES_MANAGE)
         session = db_session()
         rate = session.scalars(
             sa.select(LabourRate).where(
@@ -137,7 +138,7 @@ class TravelFees(MethodView):
     @blp.doc(security=BEARER)
     def put(self, data: dict[str, Any]) -> TravelFee:
         """Set the call-out fee of a region, or `*` for all others (finance)."""
-        require("fees.manage")
+        require(Permission.FEES_MANAGE)
         session = db_session()
         fee = session.scalars(
             sa.select(TravelFee).where(TravelFee.region_key == data["region_key"])
@@ -157,7 +158,7 @@ class Policy(MethodView):
     @blp.doc(security=BEARER)
     def put(self, data: dict[str, Any]) -> BillingPolicy:
         """Change the consent threshold and how long quotes stay valid (finance)."""
-        require("fees.manage")
+        require(Permission.FEES_MANAGE)
         session = db_session()
         policy = session.get(BillingPolicy, "default")
         if policy is None:
@@ -241,7 +242,7 @@ class QuoteConsentInSchema(StrictSchema):
     )
 
 
-def _visible_quote(quote_id: str, action: str) -> Quote:
+def _visible_quote(quote_id: str, action: Permission) -> Quote:
     principal = require(action)
     session = db_session()
     quote = session.get(Quote, quote_id)
@@ -257,7 +258,7 @@ class WorkOrderQuotes(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> list[Quote]:
         """A job's quotes, oldest first (the customer sees their own jobs' quotes only)."""
-        principal = require("quote.read")
+        principal = require(Permission.QUOTE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         quotes = session.scalars(
@@ -271,7 +272,7 @@ class WorkOrderQuotes(MethodView):
     def post(self, data: dict[str, Any], work_order_id: str) -> Quote:
         """Propose an itemized quote priced from the catalog and fee schedule (warranty and contract
         discount applied). The technician's device can do the same offline (`quote.propose`)."""
-        principal = require("quote.create")
+        principal = require(Permission.QUOTE_CREATE)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         return service.create_quote(
@@ -285,7 +286,7 @@ class QuoteById(MethodView):
     @blp.doc(security=BEARER)
     def get(self, quote_id: str) -> Quote:
         """One quote with its lines and consents (404 unless the job is yours to see)."""
-        return _visible_quote(quote_id, "quote.read")
+        return _visible_quote(quote_id, Permission.QUOTE_READ)
 
 
 @blp.route("/quotes/<string:quote_id>/consent")
@@ -295,8 +296,8 @@ class QuoteConsentResource(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], quote_id: str) -> Quote:
         """The customer approves or declines the quote they were shown (matched by `quote_hash`)."""
-        quote = _visible_quote(quote_id, "quote.consent")
-        principal = require("quote.consent")
+        quote = _visible_quote(quote_id, Permission.QUOTE_CONSENT)
+        principal = require(Permission.QUOTE_CONSENT)
         service.record_consent(
             db_session(),
             quote=quote,

@@ -14,9 +14,10 @@ from backend.api.schemas import AwareDateTime, StrictSchema, latitude, longitude
 from backend.api.security import API_KEY, BEARER, require
 from backend.errors import Problem
 from backend.extensions import Blueprint, db_session
-from backend.models import Channel, Hazard, Priority, RepairRequest, RequestStatus, ServiceMode
-from backend.policy import get_visible_request, visible_requests
-from backend.services import intake
+from backend.kernel.permissions import Permission
+from backend.work_orders import intake
+from backend.work_orders.access import get_visible_request, visible_requests
+from backend.work_orders.models import Channel, Hazard, Priority, RepairRequest, RequestStatus, ServiceMode
 
 blp = Blueprint(
     "requests", __name__, description="Repair requests from every channel and their confirmation."
@@ -132,7 +133,7 @@ class Requests(MethodView):
     @blp.doc(security=BEARER + API_KEY)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List repair requests you may see (customers: their own; staff: all), newest first."""
-        principal = require("request.read")
+        principal = require(Permission.REQUEST_READ)
         stmt = sa.select(RepairRequest).where(visible_requests(principal))
         if "status" in args:
             stmt = stmt.where(RepairRequest.status == args["status"])
@@ -144,7 +145,7 @@ class Requests(MethodView):
     def post(self, data: dict[str, Any]) -> RepairRequest:
         """File a repair request. A complete request (located address, category, fault) becomes a work
         order at once; otherwise customer service completes and confirms it."""
-        principal = require("request.create")
+        principal = require(Permission.REQUEST_CREATE)
         if principal.customer_id is None and not data.get("channel"):
             data["channel"] = Channel.HOTLINE
         if principal.customer_id is not None:
@@ -161,7 +162,7 @@ class RequestById(MethodView):
     @blp.doc(security=BEARER + API_KEY)
     def get(self, request_id: str) -> RepairRequest:
         """One repair request, if it is yours to see."""
-        principal = require("request.read")
+        principal = require(Permission.REQUEST_READ)
         return get_visible_request(db_session(), principal, request_id)
 
 
@@ -172,7 +173,7 @@ class ConfirmRequest(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], request_id: str) -> RepairRequest:
         """Customer service completes a request and confirms it into a work order."""
-        principal = require("request.confirm")
+        principal = require(Permission.REQUEST_CONFIRM)
         session = db_session()
         row = get_visible_request(session, principal, request_id)
         intake.confirm_request(session=session, request=row, by=principal, options=data)
@@ -186,7 +187,7 @@ class RejectRequest(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], request_id: str) -> RepairRequest:
         """Customer service turns a request down (spam, duplicate, outside the service area)."""
-        principal = require("request.confirm")
+        principal = require(Permission.REQUEST_CONFIRM)
         session = db_session()
         row = get_visible_request(session, principal, request_id)
         return intake.reject_request(session=session, request=row, by=principal, reason=data["reason"])
@@ -201,7 +202,7 @@ class PartnerRequests(MethodView):
     def post(self, data: dict[str, Any]) -> Any:
         """Push a request from a partner platform. `partner_reference` (or an `Idempotency-Key` header
         that must then equal it) makes retries safe: the same reference returns the same request."""
-        principal = require("request.create_partner")
+        principal = require(Permission.REQUEST_CREATE_PARTNER)
         key = http_request.headers.get(IDEMPOTENCY_HEADER)
         reference = data.setdefault("partner_reference", key)
         if reference is None or not 1 <= len(reference) <= 100:
@@ -229,5 +230,5 @@ class PartnerRequestById(MethodView):
     @partner_blp.doc(security=API_KEY)
     def get(self, request_id: str) -> RepairRequest:
         """One of your own submissions, with its status and work order."""
-        principal = require("request.create_partner")
+        principal = require(Permission.REQUEST_CREATE_PARTNER)
         return get_visible_request(db_session(), principal, request_id)

@@ -8,11 +8,15 @@ from flask_jwt_extended import get_jwt, get_jwt_identity, verify_jwt_in_request
 from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import ExpiredSignatureError, PyJWTError
 
+from backend.accounts.customers import Customer
+from backend.accounts.service import hash_api_key
+from backend.accounts.technicians import Technician
+from backend.accounts.users import Partner, User
 from backend.errors import Problem
 from backend.extensions import db_session
-from backend.models import PARTNER_ROLE, Customer, Partner, Technician, User
+from backend.kernel.permissions import Permission
+from backend.kernel.roles import PARTNER_ROLE
 from backend.policy import Principal, authorize
-from backend.services.accounts import hash_api_key
 
 API_KEY_HEADER = "X-API-Key"
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
@@ -87,7 +91,7 @@ def current_principal() -> Principal:
     return principal
 
 
-def require(action: str) -> Principal:
+def require(action: Permission) -> Principal:
     """Authenticate the caller and check that their role may perform `action`."""
     principal = current_principal()
     authorize(principal, action)

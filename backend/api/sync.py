@@ -17,13 +17,14 @@ from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import Problem, not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import SyncDevice, SyncFlag, SyncMutation, utcnow
+from backend.kernel.base import utcnow
+from backend.kernel.permissions import Permission
 from backend.sync import protocol
 from backend.sync.devices import device_for, quarantined_counts, silent_since
-from backend.sync.handlers import load_handlers
+from backend.sync.models import SyncDevice, SyncFlag, SyncMutation
 from backend.sync.pull import LIMIT_DEFAULT, LIMIT_MAX, pull_changes
 from backend.sync.push import MAX_BATCH, PushedMutation, push_mutations
-from backend.sync.registry import MUTATIONS
+from backend.sync.registry import mutations_by_name
 
 blp = Blueprint(
     "sync",
@@ -101,7 +102,7 @@ class Pull(MethodView):
         tombstone also drops every row with that `work_order_id`. The last page (`has_more: false`)
         carries per-entity `checksums` of your scope to compare with the local data.
         """
-        principal = require("sync.pull")
+        principal = require(Permission.SYNC_PULL)
         body = pull_changes(
             db_session(),
             principal=principal,
@@ -173,7 +174,7 @@ class Push(MethodView):
     def post(self, data: dict[str, Any]) -> Response:
         """Send queued mutations, oldest first (at most 500). Each is applied exactly once; retrying
         a push whose response was lost is always safe (results say `duplicate` with the original)."""
-        principal = require("sync.push")
+        principal = require(Permission.SYNC_PUSH)
         mutations = [
             PushedMutation(
                 id=m["id"],
@@ -210,11 +211,10 @@ class Mutations(MethodView):
     @blp.doc(security=BEARER)
     def get(self) -> list[dict[str, Any]]:
         """The mutations this server accepts, with who may push them."""
-        require("sync.push")
-        load_handlers()
+        require(Permission.SYNC_PUSH)
         return [
             {"name": m.name, "description": m.description, "roles": sorted(m.roles)}
-            for m in sorted(MUTATIONS.values(), key=lambda m: m.name)
+            for m in sorted(mutations_by_name().values(), key=lambda m: m.name)
         ]
 
 
@@ -259,7 +259,7 @@ class Devices(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any]) -> SyncDevice:
         """Register this device to you (idempotent). A device id registered to someone else is 404."""
-        principal = require("sync.device.register")
+        principal = require(Permission.SYNC_DEVICE_REGISTER)
         session = db_session()
         device = device_for(
             session,
@@ -279,7 +279,7 @@ class Devices(MethodView):
     def get(self, args: dict[str, Any]) -> list[SyncDevice]:
         """Devices and their sync health. Technicians see their own; dispatchers see all and can ask
         for those silent for `silent_hours`."""
-        principal = require("sync.device.read")
+        principal = require(Permission.SYNC_DEVICE_READ)
         session = db_session()
         stmt = sa.select(SyncDevice)
         if not principal.is_staff:
@@ -337,7 +337,7 @@ class Quarantine(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[SyncMutation]:
         """Rejected mutations kept for staff (newest first): what the device sent and why it failed."""
-        require("sync.quarantine.read")
+        require(Permission.SYNC_QUARANTINE_READ)
         stmt = sa.select(SyncMutation).where(SyncMutation.status == "rejected")
         if args["state"] == "open":
             stmt = stmt.where(SyncMutation.resolved_at.is_(None))
@@ -358,7 +358,7 @@ class ResolveQuarantined(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], mutation_id: str) -> SyncMutation:
         """Close a quarantined mutation with what was done about it."""
-        principal = require("sync.quarantine.resolve")
+        principal = require(Permission.SYNC_QUARANTINE_RESOLVE)
         session = db_session()
         row = session.get(SyncMutation, mutation_id, with_for_update=True)
         if row is None or row.status != "rejected":
@@ -407,7 +407,7 @@ class Flags(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> list[SyncFlag]:
         """Field data accepted with a remark for the dispatcher (e.g. notes on a job reassigned meanwhile)."""
-        require("sync.flag.read")
+        require(Permission.SYNC_FLAG_READ)
         stmt = sa.select(SyncFlag)
         if args["state"] == "open":
             stmt = stmt.where(SyncFlag.resolved_at.is_(None))
@@ -427,7 +427,7 @@ class ResolveFlag(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], flag_id: str) -> SyncFlag:
         """Mark a flag as seen and handled."""
-        principal = require("sync.flag.resolve")
+        principal = require(Permission.SYNC_FLAG_RESOLVE)
         session = db_session()
         flag = session.get(SyncFlag, flag_id, with_for_update=True)
         if flag is None:

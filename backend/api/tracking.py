@@ -9,14 +9,17 @@ import sqlalchemy as sa
 from flask.views import MethodView
 from sqlalchemy.orm import selectinload
 
+from backend.accounts.technicians import Technician
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Technician, WorkOrder
-from backend.policy import Principal, visible_work_orders
-from backend.services.states import CUSTOMER_LABELS, Status
+from backend.kernel.permissions import Permission
+from backend.policy import Principal
+from backend.work_orders.access import visible_work_orders
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.states import CUSTOMER_LABELS, Status
 
 blp = Blueprint(
     "tracking", __name__, url_prefix="/tracking", description="Customers follow their own orders."
@@ -77,7 +80,7 @@ class TrackedOrders(MethodView):
     @blp.doc(security=BEARER)
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your orders, newest first, with progress in plain words."""
-        principal = require("tracking.read")
+        principal = require(Permission.TRACKING_READ)
         return paginate(db_session(), _tracked(principal), WorkOrder, args.get("cursor"), args["limit"])
 
 
@@ -87,7 +90,7 @@ class TrackedOrder(MethodView):
     @blp.doc(security=BEARER)
     def get(self, work_order_id: str) -> WorkOrder:
         """One of your orders with its customer-visible history."""
-        principal = require("tracking.read")
+        principal = require(Permission.TRACKING_READ)
         stmt = (
             _tracked(principal).where(WorkOrder.id == work_order_id).options(selectinload(WorkOrder.events))
         )

@@ -8,15 +8,18 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
+from backend.accounts.technicians import Technician
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime, EventSchema, StrictSchema
 from backend.api.security import API_KEY, BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
-from backend.models import Priority, Technician, WorkOrder, WorkOrderEvent
-from backend.policy import get_visible_work_order, sees_internal_events, visible_work_orders
-from backend.services import work_orders as service
-from backend.services.states import Status, allowed_targets
+from backend.kernel.permissions import Permission
+from backend.policy import sees_internal_events
+from backend.work_orders import service
+from backend.work_orders.access import get_visible_work_order, visible_work_orders
+from backend.work_orders.models import Priority, WorkOrder, WorkOrderEvent
+from backend.work_orders.states import Status, allowed_targets
 
 blp = Blueprint(
     "work_orders", __name__, url_prefix="/work-orders", description="Work orders through their lifecycle."
@@ -103,7 +106,7 @@ class WorkOrders(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List the work orders you may see (technicians: assigned to them; customers: theirs;
         partners: theirs; staff: all), newest first, filtered."""
-        principal = require("work_order.read")
+        principal = require(Permission.WORK_ORDER_READ)
         stmt = sa.select(WorkOrder).where(visible_work_orders(principal))
         if args.get("status"):
             stmt = stmt.where(WorkOrder.status.in_(args["status"]))
@@ -128,7 +131,7 @@ class WorkOrderById(MethodView):
     @blp.doc(security=BEARER + API_KEY)
     def get(self, work_order_id: str) -> WorkOrder:
         """One work order, if it is yours to see (404 otherwise, whether or not it exists)."""
-        return get_visible_work_order(db_session(), require("work_order.read"), work_order_id)
+        return get_visible_work_order(db_session(), require(Permission.WORK_ORDER_READ), work_order_id)
 
 
 @blp.route("/<string:work_order_id>/events")
@@ -137,7 +140,7 @@ class WorkOrderEvents(MethodView):
     @blp.doc(security=BEARER + API_KEY)
     def get(self, work_order_id: str) -> list[WorkOrderEvent]:
         """The order's history, oldest first. Customers and partners see only customer-visible lines."""
-        principal = require("work_order.read")
+        principal = require(Permission.WORK_ORDER_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
         stmt = sa.select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
@@ -153,7 +156,7 @@ class AssignWorkOrder(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
         """Dispatcher assigns a queued order, or reassigns one to another technician."""
-        principal = require("work_order.assign")
+        principal = require(Permission.WORK_ORDER_ASSIGN)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         technician = session.get(Technician, data["technician_id"])
@@ -176,7 +179,7 @@ class AcceptWorkOrder(MethodView):
     @blp.doc(security=BEARER)
     def post(self, work_order_id: str) -> dict[str, Any]:
         """The assigned technician takes the job."""
-        principal = require("work_order.respond")
+        principal = require(Permission.WORK_ORDER_RESPOND)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         event = service.transition_work_order(
@@ -192,7 +195,7 @@ class DeclineWorkOrder(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
         """The assigned technician gives the job back with a reason; it returns to the dispatch queue."""
-        principal = require("work_order.respond")
+        principal = require(Permission.WORK_ORDER_RESPOND)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         event = service.decline_work_order(
@@ -208,7 +211,7 @@ class TransitionWorkOrder(MethodView):
     @blp.doc(security=BEARER)
     def post(self, data: dict[str, Any], work_order_id: str) -> dict[str, Any]:
         """Move the order to another status. An illegal move is a 409 problem listing the allowed ones."""
-        principal = require("work_order.transition")
+        principal = require(Permission.WORK_ORDER_TRANSITION)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
         event = service.transition_work_order(

@@ -23,6 +23,9 @@ from backend.geo.eligibility import JobFacts, ineligibility, job_facts
 from backend.geo.geocoding import geocode_address, make_geocoder
 from backend.geo.mutations import record_position
 from backend.geo.settings import DispatchSettings
+from backend.kernel.permissions import Permission
+from backend.kernel.registration import WORK_ORDER_CONFIRMED, Registry
+from backend.policy import Role
 
 __all__ = [
     "BBox",
@@ -50,3 +53,17 @@ __all__ = [
     "wgs84_to_bd09",
     "wgs84_to_gcj02",
 ]
+
+
+def register(registry: Registry) -> None:
+    from backend.geo import models, mutations
+
+    registry.domain("geo", models=(models,), mutations=(mutations,))
+    # Seed 000: a confirmed order is assigned by its region's preset rules as soon as it exists.
+    registry.on(WORK_ORDER_CONFIRMED, auto_assign)
+    registry.grant(Permission.DISPATCH_READ, {Role.DISPATCHER, Role.ADMIN})
+    registry.grant(Permission.DISPATCH_ASSIGN, {Role.DISPATCHER, Role.ADMIN})
+    registry.grant(Permission.DISPATCH_RULES, {Role.DISPATCHER, Role.ADMIN})
+    # Not a caller's action: the roles a region's auto-assignment rule may name as its team lead.
+    registry.grant(Permission.DISPATCH_LEAD_TEAM, {Role.DISPATCHER, Role.ADMIN})
+    registry.grant(Permission.ROUTE_READ, {Role.TECHNICIAN, Role.DISPATCHER, Role.ADMIN})

@@ -14,24 +14,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.accounts.technicians import Technician
 from backend.geo.candidates import Candidate, search_candidates
 from backend.geo.eligibility import job_facts
+from backend.geo.models import AssignmentStrategy, AutoAssignRule, DispatchNotification, NotificationKind
 from backend.geo.settings import DispatchSettings
-from backend.models import (
-    SYSTEM_ROLE,
-    AssignmentStrategy,
-    AutoAssignRule,
-    DispatchNotification,
-    NotificationKind,
-    Priority,
-    Technician,
-    WorkOrder,
-    WorkOrderEvent,
-    utcnow,
-)
+from backend.kernel.base import utcnow
+from backend.kernel.roles import SYSTEM_ROLE
 from backend.policy import Principal
-from backend.services.states import Status
-from backend.services.work_orders import assign_work_order, transition_work_order
+from backend.work_orders.models import Priority, WorkOrder, WorkOrderEvent
+from backend.work_orders.service import assign_work_order, transition_work_order
+from backend.work_orders.states import Status
 
 DISPATCHER_BOT = Principal(role=SYSTEM_ROLE, display_name="自动派单")
 QUEUED = (Status.NEW, Status.DECLINED)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from backend.geo.coords import EARTH_RADIUS_KM, geodesic_km
 from backend.geo.eligibility import JobFacts, TechFacts, ineligibility, job_facts, load_fleet_facts
-from backend.models import Priority, WorkOrder
+from backend.work_orders.models import Priority, WorkOrder
 
 INFEASIBLE = 1e9
 

@@ -15,11 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.accounts.technicians import Technician
 from backend.geo.coords import bbox_around, geodesic_km, haversine_km
 from backend.geo.eligibility import JobFacts, TechFacts, ineligibility, load_tech_facts
+from backend.geo.models import TechnicianPosition
 from backend.geo.scoring import score
 from backend.geo.settings import DispatchSettings
-from backend.models import Technician, TechnicianPosition, utcnow
+from backend.kernel.base import utcnow
 
 INITIAL_RADIUS_KM = 3.0
 HAVERSINE_MARGIN = 1.005  # the sphere is within 0.5 % of the ellipsoid

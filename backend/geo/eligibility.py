@@ -14,21 +14,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.accounts.technicians import Certificate, Shift, SkillLevel, Technician, TechnicianSkill
 from backend.errors import Problem
-from backend.models import (
-    Certificate,
-    Priority,
-    Shift,
-    SkillLevel,
-    Technician,
-    TechnicianPosition,
-    TechnicianSkill,
-    WorkOrder,
-    utcnow,
-)
-from backend.services.china_time import CHINA_TZ, china_day, china_day_bounds, china_today
-from backend.services.hazards import CERTIFICATE_FOR_HAZARD
-from backend.services.states import ACTIVE, Status
+from backend.geo.models import TechnicianPosition
+from backend.kernel.base import utcnow
+from backend.kernel.china_time import CHINA_TZ, china_day, china_day_bounds, china_today
+from backend.work_orders.hazards import CERTIFICATE_FOR_HAZARD
+from backend.work_orders.models import Priority, WorkOrder
+from backend.work_orders.states import ACTIVE, Status
 
 # Orders that take a slot of the technician's day (a completed job awaiting sign-off no longer does).
 LOAD_STATUSES = frozenset(ACTIVE - {Status.COMPLETED})

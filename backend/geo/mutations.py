@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from backend.errors import Problem
 from backend.geo.coords import CoordSystem, to_wgs84
-from backend.models import TechnicianPosition, utcnow
+from backend.geo.models import TechnicianPosition
+from backend.kernel.base import utcnow
 from backend.sync.registry import MutationContext, NotBatchable, batch_of, mutation
 
 

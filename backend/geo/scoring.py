@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from backend.accounts.technicians import SkillLevel
 from backend.geo.eligibility import JobFacts, TechFacts, skill_match
 from backend.geo.settings import DispatchSettings
-from backend.models import Priority, SkillLevel
+from backend.work_orders.models import Priority
 
 PRIORITY_URGENCY: dict[str, float] = {
     Priority.EMERGENCY: 1.0,

@@ -14,8 +14,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import OpenAPIConverter
 
 from backend.sync.entities import SyncedEntity, synced_entities
-from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, Mutation
+from backend.sync.registry import Mutation, mutations_by_name
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE = "https://repairops.dev/contracts/sync/"
@@ -146,7 +145,7 @@ def envelope_schemas() -> dict[str, dict[str, Any]]:
         "required": ["cursor", "has_more", "server_time", "protocol", "changes"],
         "additionalProperties": False,
     }
-    mutation_names = sorted(MUTATIONS)
+    mutation_names = sorted(mutations_by_name())
     push_request = {
         "$schema": DRAFT,
         "$id": f"{BASE}push-request.json",
@@ -235,9 +234,8 @@ def envelope_schemas() -> dict[str, dict[str, Any]]:
 
 def all_schemas() -> dict[str, dict[str, Any]]:
     """Relative path under mobile_contracts/schemas -> schema."""
-    load_handlers()
     out = {f"entities/{e.name}.json": entity_schema(e) for e in synced_entities().values()}
-    out.update({f"mutations/{m.name}.json": mutation_schema(m) for m in MUTATIONS.values()})
+    out.update({f"mutations/{m.name}.json": mutation_schema(m) for m in mutations_by_name().values()})
     out.update(envelope_schemas())
     return out
 
@@ -254,10 +252,3 @@ def write_all(directory: Path = SCHEMA_DIR) -> list[Path]:
         path.write_text(render(schema), encoding="utf-8")
         written.append(path)
     return written
-
-
-if __name__ == "__main__":
-    import backend.models  # noqa: F401 - every synced model
-
-    for path in write_all():
-        print(path)

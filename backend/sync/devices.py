@@ -9,9 +9,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, not_found
-from backend.models.base import utcnow
-from backend.models.sync import SyncDevice, SyncMutation
+from backend.kernel.base import utcnow
 from backend.policy import Principal
+from backend.sync.models import SyncDevice, SyncMutation
 
 
 def device_for(

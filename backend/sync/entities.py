@@ -19,9 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from backend.models.base import Base, UTCDateTime
-from backend.models.work_orders import WorkOrder
-from backend.sync.spec import Scope, SyncSpec
+from backend.kernel.base import Base, UTCDateTime
+from backend.kernel.sync_spec import Scope, SyncSpec
 
 CHECKSUM_MODULUS = 2**64
 
@@ -48,8 +47,8 @@ class SyncedEntity:
 
     @property
     def is_root(self) -> bool:
-        """The work order itself: its scope key is its own id."""
-        return self.model is WorkOrder
+        """The job itself: its scope key is its own id, and it names its holder."""
+        return self.spec.is_root
 
     @property
     def pk_key(self) -> str:
@@ -88,9 +87,6 @@ class SyncedEntity:
     def pk_index(self) -> int:
         """Position of the primary key in `selectable()`."""
         return [key for key, _ in self.columns].index(self.pk_key)
-
-    def serialize_version(self, value: Any) -> int:
-        return version_number(value)
 
     def serialize(self, row: Any) -> dict[str, Any]:
         """A row selected with `selectable()` as the JSON object the device stores."""
@@ -249,6 +245,7 @@ def device_rows(entity: SyncedEntity, dialect: str) -> DeviceRows:
 
 
 _CACHE: dict[str, dict[str, SyncedEntity]] = {}
+_ROOT: dict[str, SyncedEntity] = {}
 _BY_MODEL: dict[type[Any], SyncedEntity | None] = {}
 
 
@@ -256,6 +253,7 @@ _BY_MODEL: dict[type[Any], SyncedEntity | None] = {}
 def _forget(*_: Any) -> None:
     """A model mapped later (a module imported late) may sync too: describe the entities again."""
     _CACHE.clear()
+    _ROOT.clear()
     _BY_MODEL.clear()
 
 
@@ -272,6 +270,18 @@ def synced_entities() -> dict[str, SyncedEntity]:
         found.sort(key=lambda e: (not e.is_root, e.name))
         entities = _CACHE["all"] = {e.name: e for e in found}
     return entities
+
+
+def root_entity() -> SyncedEntity:
+    """The one synced model declaring a holder (the job): every scope hangs off it."""
+    entity = _ROOT.get("root")
+    if entity is None:
+        roots = [m.class_ for m in Base.registry.mappers if getattr(m.class_, "__sync__", None) is not None]
+        roots = [model for model in roots if model.__sync__.is_root]
+        if len(roots) != 1:
+            raise RuntimeError(f"exactly one synced model must declare a holder, found {len(roots)}")
+        entity = _ROOT["root"] = _describe(roots[0], sa.inspect(roots[0]))
+    return entity
 
 
 def entity_for(model: type[Any]) -> SyncedEntity | None:
@@ -354,7 +364,7 @@ def _scope_column(model: type[Any], spec: SyncSpec, by_key: dict[str, Any]) -> A
 def _via(model: type[Any], spec: SyncSpec, table: sa.Table) -> Any:
     if spec.scope != Scope.REFERENCED:
         return None
-    columns = WorkOrder.__table__.c
+    columns = root_entity().table.c
     if spec.via:
         return columns[spec.via]
     pointing = [c for c in columns if any(fk.column.table is table for fk in c.foreign_keys)]

@@ -21,13 +21,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session, UOWTransaction
 
-from backend.models.base import utcnow
-from backend.models.sync import SyncChange
-from backend.models.work_orders import WorkOrder
+from backend.kernel.base import utcnow
+from backend.kernel.sync_spec import Scope
 from backend.sync import entities as _entities
 from backend.sync import horizon as _horizon  # noqa: F401  (marks every transaction as a feed writer)
+from backend.sync.models import SyncChange
 from backend.sync.scope import scope_owner
-from backend.sync.spec import Scope
 
 UPSERT = "upsert"
 DELETE = "delete"
@@ -104,9 +103,7 @@ class ChangeRecorder:
 
 
 def _root() -> _entities.SyncedEntity:
-    entity = _entities.entity_for(WorkOrder)
-    assert entity is not None
-    return entity
+    return _entities.root_entity()
 
 
 def _referenced_entities() -> list[_entities.SyncedEntity]:
@@ -133,22 +130,25 @@ def _job_values(obj: Any, keys: Iterable[str], *, old: bool) -> dict[str, Any]:
     return {k: _old_and_new(obj, k)[0 if old else 1] for k in keys}
 
 
-_JOB_KEYS = ("assignee_id", "status")
+def _job_keys() -> tuple[str, str]:
+    """The root's holder and state columns (who holds the job, and whether they still do)."""
+    spec = _root().spec
+    assert spec.holder_column is not None and spec.state_column is not None
+    return spec.holder_column, spec.state_column
 
 
 def _ref_keys() -> list[str]:
     return [e.via_key for e in _referenced_entities()]
 
 
-def _record_job(
-    rec: ChangeRecorder, entity: _entities.SyncedEntity, obj: WorkOrder, *, inserted: bool
-) -> None:
-    keys = [*_JOB_KEYS, *_ref_keys()]
+def _record_job(rec: ChangeRecorder, entity: _entities.SyncedEntity, obj: Any, *, inserted: bool) -> None:
+    holder, state = _job_keys()
+    keys = [holder, state, *_ref_keys()]
     new = _job_values(obj, keys, old=False)
     old = {k: None for k in keys} if inserted else _job_values(obj, keys, old=True)
     rec.add(entity, obj.id, UPSERT, obj.id)
-    old_owner = scope_owner(old["assignee_id"], old["status"])
-    new_owner = scope_owner(new["assignee_id"], new["status"])
+    old_owner = scope_owner(old[holder], old[state])
+    new_owner = scope_owner(new[holder], new[state])
     if old_owner != new_owner:
         if old_owner:
             rec.job_leaves(obj.id, old_owner, _refs_of(old))
@@ -203,7 +203,7 @@ def _after_flush(session: Session, flush_context: UOWTransaction) -> None:
             continue
         _record_row(rec, entity, obj, DELETE)
         if entity.is_root:
-            owner = scope_owner(*[_old_and_new(obj, k)[0] for k in _JOB_KEYS])
+            owner = scope_owner(*[_old_and_new(obj, k)[0] for k in _job_keys()])
             if owner:
                 rec.job_leaves(obj.id, owner, _refs_of(_job_values(obj, _ref_keys(), old=True)))
     rec.write()

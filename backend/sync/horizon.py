@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import NullPool
 
-from backend.models.sync import SyncChange
+from backend.sync.models import SyncChange
 
 # Advisory lock key: "REPA" in the upper 32 bits, the feed table's oid in the lower ones. pg_locks shows
 # a bigint key as classid (upper), objid (lower) and objsubid 1.

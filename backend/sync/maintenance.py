@@ -7,8 +7,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models.base import utcnow
-from backend.models.sync import SyncChange
+from backend.kernel.base import utcnow
+from backend.sync.models import SyncChange
 from backend.sync.pull import deployment
 
 _C = SyncChange.__table__.c

@@ -25,8 +25,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem
-from backend.models.base import utcnow
-from backend.models.sync import SyncChange, SyncDeployment
+from backend.kernel.base import utcnow
+from backend.kernel.sync_spec import Scope
 from backend.policy import Principal
 from backend.sync import horizon, scope
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey, Snapshot, resync_required
@@ -42,8 +42,8 @@ from backend.sync.entities import (
     synced_entities,
     version_number_sql,
 )
+from backend.sync.models import SyncChange, SyncDeployment
 from backend.sync.scope import load_scope, scope_predicate
-from backend.sync.spec import Scope
 
 LIMIT_DEFAULT = 500
 LIMIT_MAX = 2000

@@ -13,7 +13,7 @@ answered `sync.concurrent_push` (retry it; the id then reads as a duplicate).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,13 +28,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend.errors import Problem
-from backend.models.base import new_id, utcnow
-from backend.models.sync import SyncDevice, SyncFlag, SyncMutation
-from backend.policy import Principal
+from backend.kernel.base import new_id, utcnow
+from backend.kernel.registration import installed
+from backend.policy import Principal, may_push
 from backend.sync.devices import device_for, mark_seen, record_error
-from backend.sync.field_facts import lock_work_orders
-from backend.sync.handlers import load_handlers
-from backend.sync.registry import MUTATIONS, Flag, Mutation, MutationContext, NotBatchable
+from backend.sync.models import SyncDevice, SyncFlag, SyncMutation
+from backend.sync.registry import Flag, Mutation, MutationContext, NotBatchable, mutations_by_name
 
 MAX_BATCH = 500
 APPLIED = "applied"
@@ -76,16 +75,16 @@ def push_mutations(
             title="Batch too large",
             extra={"max_batch": MAX_BATCH, "received": len(mutations)},
         )
-    load_handlers()
+    registered = mutations_by_name()
     device = device_for(session, principal, device_id, protocol=protocol, app_version=app_version, lock=True)
     mark_seen(device, pushed=True)
     # A real transaction is open before the first SAVEPOINT (SQLite would otherwise commit on RELEASE).
     session.flush()
     earlier = _recorded(session, {m.id for m in mutations})
-    lock_work_orders(
-        session, _work_order_ids(m for m in mutations if m.id not in earlier), principal.technician_id
-    )
-    results, ready, repeated = _sort_out(principal, mutations, earlier)
+    # The domains' preparations for the new mutations (work orders: row-lock the jobs they name).
+    for prepare in installed().push_preparers:
+        prepare(session, principal, [m.args for m in mutations if m.id not in earlier])
+    results, ready, repeated = _sort_out(principal, mutations, earlier, registered)
     outcomes = {
         m.id: r for m, r in zip(mutations, results, strict=True) if r is not None and m.id not in earlier
     }
@@ -108,7 +107,10 @@ def push_mutations(
 
 
 def _sort_out(
-    principal: Principal, mutations: list[PushedMutation], earlier: dict[str, tuple[str, dict[str, Any]]]
+    principal: Principal,
+    mutations: list[PushedMutation],
+    earlier: dict[str, tuple[str, dict[str, Any]]],
+    registered: Mapping[str, Mutation],
 ) -> tuple[list[dict[str, Any] | None], list[_Ready], dict[int, str]]:
     """Each mutation's result where it is known without running a handler (a duplicate of an earlier
     push, a rejection), the mutations ready to apply, and those sent twice in this push (index -> id:
@@ -126,7 +128,7 @@ def _sort_out(
             repeated[index] = m.id
             continue
         seen.add(m.id)
-        prepared = _prepare(principal, m)
+        prepared = _prepare(principal, m, registered)
         if isinstance(prepared, dict):
             results.append(prepared)
         else:
@@ -143,12 +145,6 @@ def _recorded(session: Session, ids: set[str]) -> dict[str, tuple[str, dict[str,
         _MUTATIONS.c.id.in_(sorted(ids))
     )
     return {row.id: (row.user_id, row.result) for row in session.connection().execute(stmt)}
-
-
-def _work_order_ids(mutations: Iterable[PushedMutation]) -> set[str]:
-    return {
-        job for m in mutations if isinstance(job := m.args.get("work_order_id"), str) and 0 < len(job) <= 36
-    }
 
 
 def _flag_row(device: SyncDevice, principal: Principal, mutation_id: str, flag: Any) -> dict[str, Any]:
@@ -237,18 +233,20 @@ class _Ready:
     args: dict[str, Any]
 
 
-def _prepare(principal: Principal, m: PushedMutation) -> tuple[Mutation, dict[str, Any]] | dict[str, Any]:
+def _prepare(
+    principal: Principal, m: PushedMutation, registered: Mapping[str, Mutation]
+) -> tuple[Mutation, dict[str, Any]] | dict[str, Any]:
     """The mutation's spec and loaded args, or its rejection (unknown, not the caller's, invalid)."""
-    spec = MUTATIONS.get(m.name)
+    spec = registered.get(m.name)
     if spec is None:
         problem = Problem(
             "mutation.unknown",
             f"No mutation named '{m.name}'.",
             status=422,
-            extra={"known": sorted(MUTATIONS)},
+            extra={"known": sorted(registered)},
         )
         return _outcome(m.id, REJECTED, problem=problem)
-    if principal.role not in spec.roles:
+    if not may_push(principal, spec.roles):
         problem = Problem("mutation.forbidden", f"A {principal.role} may not push '{m.name}'.", status=403)
         return _outcome(m.id, REJECTED, problem=problem)
     try:

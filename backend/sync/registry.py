@@ -1,7 +1,9 @@
 """The mutation registry: a device's push names a mutation; each is a validated, named handler.
 
-Adding a mutation touches one place: a module that decorates its handler with `@mutation(...)`, listed
-in `backend.sync.handlers.MODULES`.
+A mutation lives in its domain's `mutations.py`: a handler decorated with `@mutation(...)`, in a
+module the domain names in its `register()` (`registry.domain(..., mutations=(mutations,))`). The
+decorator only marks the handler; the registry of a running app is built from the installed domains
+(`mutations_by_name()`), so it never depends on which module happened to be imported.
 
     @mutation("work_order.note", NoteArgs, description="Add a note to a job.")
     def add_note(ctx: MutationContext, args: dict) -> dict:
@@ -31,12 +33,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import MappingProxyType
+from types import MappingProxyType, ModuleType
 from typing import Any
 
 import marshmallow as ma
 from sqlalchemy.orm import Session
 
+from backend.kernel.registration import installed
 from backend.policy import Principal
 
 
@@ -84,31 +87,68 @@ class Mutation:
     batch: BatchHandler | None = None
 
 
+# The mutations of the installed domains, by name (built by `mutations_by_name`; tests may patch it).
 MUTATIONS: dict[str, Mutation] = {}
+_BUILT_FROM: list[object] = []
+_MARK = "__sync_mutation__"
+_BATCH_MARK = "__sync_batch_of__"
 
 
 def mutation(
     name: str, schema: type[ma.Schema], *, description: str, roles: frozenset[str] = frozenset({"technician"})
 ) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        if name in MUTATIONS and MUTATIONS[name].handler is not handler:
-            raise RuntimeError(f"mutation {name!r} registered twice")
-        MUTATIONS[name] = Mutation(name, schema, handler, description, roles)
+    """Mark `handler` as the phone mutation `name` (registered with its domain's mutation modules)."""
+
+    def mark(handler: Handler) -> Handler:
+        setattr(handler, _MARK, Mutation(name, schema, handler, description, roles))
         return handler
 
-    return register
+    return mark
 
 
 def batch_of(name: str) -> Callable[[BatchHandler], BatchHandler]:
-    """Register the batch form of the mutation `name` (registered first, in the same module)."""
+    """Mark `batch` as the batch form of the mutation `name` (defined in the same module)."""
 
-    def register(batch: BatchHandler) -> BatchHandler:
-        spec = MUTATIONS.get(name)
-        if spec is None:
-            raise RuntimeError(f"batch form of unknown mutation {name!r}")
-        if spec.batch is not None and spec.batch is not batch:
-            raise RuntimeError(f"mutation {name!r} has two batch forms")
-        MUTATIONS[name] = replace(spec, batch=batch)
+    def mark(batch: BatchHandler) -> BatchHandler:
+        setattr(batch, _BATCH_MARK, name)
         return batch
 
-    return register
+    return mark
+
+
+def declared_in(module: ModuleType) -> list[Mutation]:
+    """The mutations a module defines, each with its batch form if the module has one."""
+    found: dict[str, Mutation] = {}
+    batches: dict[str, BatchHandler] = {}
+    for value in vars(module).values():
+        spec = getattr(value, _MARK, None)
+        if isinstance(spec, Mutation) and getattr(value, "__module__", None) == module.__name__:
+            if spec.name in found:
+                raise RuntimeError(f"mutation {spec.name!r} defined twice in {module.__name__}")
+            found[spec.name] = spec
+        batch_name = getattr(value, _BATCH_MARK, None)
+        if isinstance(batch_name, str) and getattr(value, "__module__", None) == module.__name__:
+            if batch_name in batches:
+                raise RuntimeError(f"mutation {batch_name!r} has two batch forms")
+            batches[batch_name] = value
+    for name, batch in batches.items():
+        if name not in found:
+            raise RuntimeError(f"batch form of unknown mutation {name!r} in {module.__name__}")
+        found[name] = replace(found[name], batch=batch)
+    return list(found.values())
+
+
+def mutations_by_name() -> dict[str, Mutation]:
+    """Every mutation of the installed domains (`backend.domains.setup()`), by name."""
+    registry = installed()
+    if not _BUILT_FROM or _BUILT_FROM[0] is not registry:
+        built: dict[str, Mutation] = {}
+        for module in registry.mutation_modules:
+            for spec in declared_in(module):
+                if spec.name in built:
+                    raise RuntimeError(f"mutation {spec.name!r} registered twice")
+                built[spec.name] = spec
+        MUTATIONS.clear()
+        MUTATIONS.update(built)
+        _BUILT_FROM[:] = [registry]
+    return MUTATIONS

@@ -1,8 +1,8 @@
-"""What a technician's device holds: their jobs in a scope status and everything hanging off them.
+"""What a technician's device holds: the jobs they hold and everything hanging off them.
 
-A job is in its assignee's scope from assignment until it is closed or cancelled (so completed and
-customer-accepted jobs stay on the phone until the service desk closes them). The scope is a pure
-function of the rows, so the snapshot, the checksum and the feed agree on it.
+A job is in its holder's scope while its state is one of the root's `held_states` (declared by the root
+model: for work orders, from assignment until closed or cancelled). The scope is a pure function of the
+rows, so the snapshot, the checksum and the feed agree on it.
 
 The WHERE clauses selecting a scope's rows are built once per entity and dialect with the scope's ids
 as bound parameters (`TechnicianScope.params`): a pull runs the same few statements for everyone, so
@@ -21,12 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
-from backend.models.work_orders import WorkOrder
-from backend.services.states import ACTIVE, Status
+from backend.kernel.sync_spec import Scope
 from backend.sync import entities as _entities
-from backend.sync.spec import Scope
-
-IN_SCOPE_STATUSES = frozenset(ACTIVE | {Status.ACCEPTED_BY_CUSTOMER})
 
 # Parameter names of the scope predicates.
 JOBS = "scope_jobs"
@@ -39,9 +35,10 @@ def refs_of(entity: str) -> str:
     return f"scope_refs_{entity}"
 
 
-def scope_owner(assignee_id: str | None, status: str | None) -> str | None:
-    """The technician whose device holds a job in this state, if any."""
-    return assignee_id if assignee_id and status in IN_SCOPE_STATUSES else None
+def scope_owner(holder_id: str | None, state: str | None) -> str | None:
+    """The technician whose device holds a job with this holder and state, if any."""
+    spec = _entities.root_entity().spec
+    return holder_id if holder_id and state in spec.held_states else None
 
 
 class IdList(TypeDecorator[list[str]]):
@@ -102,14 +99,22 @@ class TechnicianScope:
 
 
 def jobs_in_scope(technician_id: str) -> sa.ColumnElement[bool]:
-    return sa.and_(WorkOrder.assignee_id == technician_id, WorkOrder.status.in_(sorted(IN_SCOPE_STATUSES)))
+    root = _entities.root_entity()
+    columns = root.table.c
+    assert root.spec.holder_column is not None and root.spec.state_column is not None
+    return sa.and_(
+        columns[root.spec.holder_column] == technician_id,
+        columns[root.spec.state_column].in_(sorted(root.spec.held_states)),
+    )
 
 
 def load_scope(conn: Any, technician_id: str) -> TechnicianScope:
     """The technician's jobs and the customers/products/addresses they reference (one query)."""
     referenced = [e for e in _entities.synced_entities().values() if e.scope == Scope.REFERENCED]
     vias = [e.via for e in referenced]
-    rows = conn.execute(sa.select(WorkOrder.id, *vias).where(jobs_in_scope(technician_id))).all()
+    rows = conn.execute(
+        sa.select(_entities.root_entity().pk, *vias).where(jobs_in_scope(technician_id))
+    ).all()
     scope = TechnicianScope(technician_id, sorted(r[0] for r in rows))
     for i, entity in enumerate(referenced, start=1):
         scope.refs[entity.name] = {r[i] for r in rows if r[i] is not None}

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from backend.models import Acceptance, WorkOrder
-from backend.services.acceptance import canonical_json, job_summary, summary_hash
+from backend.acceptance.models import Acceptance
+from backend.acceptance.service import canonical_json, job_summary, summary_hash
+from backend.work_orders.models import WorkOrder
 from tests import factories
 
 VECTORS = Path(__file__).resolve().parents[2] / "mobile_contracts" / "acceptance_vectors.json"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from backend.models import Acceptance, WorkOrder
+from backend.acceptance.models import Acceptance
+from backend.work_orders.models import WorkOrder
 from tests.acceptance.test_acceptance import SIGNATURE_SHA, STROKES, _completed_job, _summary
 
 PROTOCOL = {"X-Sync-Protocol": "2"}

@@ -13,7 +13,7 @@ from fontTools.ttLib import TTFont
 from PIL import Image
 from reportlab.pdfbase import pdfmetrics
 
-from backend.services import cjk_font
+from backend.acceptance import cjk_font
 from tests import factories
 from tests.acceptance.test_acceptance import _completed_job, _sign, _summary
 

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import RepairRequest, User, WorkOrder, WorkOrderEvent
+from backend.accounts.users import User
+from backend.work_orders.models import RepairRequest, WorkOrder, WorkOrderEvent
 from tests import factories
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.services.states import Status
+from backend.work_orders.states import Status
 from tests import factories
 
 
@@ -45,7 +45,7 @@ def pair(db, auth):
 
 
 def _request(**fields):
-    from backend.models import RepairRequest
+    from backend.work_orders.models import RepairRequest
 
     session = factories.current_session()
     row = RepairRequest(

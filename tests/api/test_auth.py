@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from flask_jwt_extended import create_access_token, create_refresh_token
 
-from backend.models import Role
+from backend.kernel.roles import Role
 from tests import factories
 from tests.factories import PASSWORD
 

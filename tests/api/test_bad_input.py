@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from backend.models import Role
-from backend.services.states import Status
+from backend.kernel.roles import Role
+from backend.work_orders.states import Status
 from tests import factories
 
 PROBLEM = "application/problem+json"

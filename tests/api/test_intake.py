@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from backend.models import Region, RepairRequest, Role, WorkOrder
-from backend.services import intake
-from backend.services.work_orders import CHINA_TZ
+from backend.accounts.regions import Region
+from backend.kernel.roles import Role
+from backend.work_orders import intake
+from backend.work_orders.models import RepairRequest, WorkOrder
+from backend.work_orders.service import CHINA_TZ
 from tests import factories
 
 

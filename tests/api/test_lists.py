@@ -8,8 +8,9 @@ from urllib.parse import quote
 
 import pytest
 
-from backend.models import Role, utcnow
-from backend.services.states import Status
+from backend.kernel.base import utcnow
+from backend.kernel.roles import Role
+from backend.work_orders.states import Status
 from tests import factories
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from backend.models import Role, WorkOrderEvent
-from backend.services.states import Status
+from backend.kernel.roles import Role
+from backend.work_orders.models import WorkOrderEvent
+from backend.work_orders.states import Status
 from tests import factories
 
 PROBLEM = "application/problem+json"

@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from backend.models import Role, new_id, utcnow
-from backend.services import stock
-from backend.services.billing import job_charges, job_parts_used
-from backend.services.money import basis_points_of
-from backend.services.pricing import china_day
-from backend.services.quotes import create_quote
+from backend.kernel.base import new_id, utcnow
+from backend.kernel.roles import Role
+from backend.parts import stock
+from backend.parts.billing import job_charges, job_parts_used
+from backend.parts.money import basis_points_of
+from backend.parts.pricing import china_day
+from backend.parts.quotes import create_quote
 from tests import factories
 from tests.parts.conftest import technician_principal
 

@@ -6,7 +6,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from backend.models import DispatchNotification, Role, WorkOrder, WorkOrderEvent, utcnow
+from backend.geo.models import DispatchNotification
+from backend.kernel.base import utcnow
+from backend.kernel.roles import Role
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
 from tests import factories
 from tests.geo.helpers import ERQI_TOWER, km_from
 

@@ -7,11 +7,13 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from backend.geo.coords import wgs84_to_gcj02
+from backend.geo.models import TechnicianPosition
 from backend.geo.routing import RouteJob, plan_day_route
 from backend.geo.settings import DispatchSettings
-from backend.models import Role, TechnicianPosition, WorkOrder
-from backend.services.work_orders import CHINA_TZ
-from backend.sync.registry import MUTATIONS, MutationContext
+from backend.kernel.roles import Role
+from backend.sync.registry import MutationContext, mutations_by_name
+from backend.work_orders.models import WorkOrder
+from backend.work_orders.service import CHINA_TZ
 from tests import factories
 from tests.geo.helpers import ERQI_TOWER, km_from
 
@@ -180,7 +182,7 @@ def test_bad_map_queries_are_4xx_problems(client, db, auth, query, code):
 def _report(db, tech, args):
     from backend.api.security import principal_for_user
 
-    handler = MUTATIONS["location.report"]
+    handler = mutations_by_name()["location.report"]
     loaded = handler.schema().load(args)
     with db.begin_nested():
         principal = principal_for_user(tech.user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from backend.models import Role
+from backend.kernel.roles import Role
 from tests import factories
 from tests.geo.helpers import ERQI_TOWER, km_from
 
@@ -120,7 +120,7 @@ def test_a_stale_position_scores_below_a_fresh_one_at_the_same_distance(client, 
     region = factories.RegionFactory()
     fresh = _tech(region, 1.0)
     stale = _tech(region, 1.0, bearing=180)
-    from backend.models import utcnow
+    from backend.kernel.base import utcnow
 
     factories.TechnicianPositionFactory(technician_id=fresh.id, lat=fresh.home_lat, lng=fresh.home_lng)
     factories.TechnicianPositionFactory(

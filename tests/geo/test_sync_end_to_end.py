@@ -9,7 +9,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from backend.geo.coords import wgs84_to_gcj02
-from backend.models import TechnicianPosition, WorkOrder, utcnow
+from backend.geo.models import TechnicianPosition
+from backend.kernel.base import utcnow
+from backend.work_orders.models import WorkOrder
 from tests import factories
 from tests.geo.helpers import ERQI_TOWER, km_from
 from tests.mutations import spy_on_batch

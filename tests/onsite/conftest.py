@@ -9,8 +9,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from backend.models import Role, Technician, WorkOrder
+from backend.accounts.technicians import Technician
+from backend.kernel.roles import Role
 from backend.policy import Principal
+from backend.work_orders.models import WorkOrder
 from tests import factories
 from tests.mutations import MutationOutcome, run_mutation
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backend.models import ChecklistSubmission, WorkOrderEvent
-from backend.services.onsite import template_id
+from backend.onsite.models import ChecklistSubmission
+from backend.onsite.service import template_id
+from backend.work_orders.models import WorkOrderEvent
 from tests import factories
 from tests.onsite.conftest import days_from_today
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backend.models import AppointmentConfirmation, Consent, ServiceRecord, Visit, WorkOrder
+from backend.onsite.models import AppointmentConfirmation, Consent, ServiceRecord, Visit
+from backend.work_orders.models import WorkOrder
 from tests import factories
 
 

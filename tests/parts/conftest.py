@@ -8,8 +8,10 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-import backend.services.parts_mutations  # noqa: F401 - registers the handlers
-from backend.models import Role, Technician, User
+import backend.parts.mutations  # noqa: F401 - registers the handlers
+from backend.accounts.technicians import Technician
+from backend.accounts.users import User
+from backend.kernel.roles import Role
 from backend.policy import Principal
 from tests import factories
 from tests.mutations import MutationOutcome, run_mutation

@@ -10,22 +10,22 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-import backend.services.parts_mutations  # noqa: F401 - registers the handlers
-from backend.models import (
+import backend.parts.mutations  # noqa: F401 - registers the handlers
+from backend.accounts.technicians import Technician
+from backend.kernel.base import new_id
+from backend.parts import stock
+from backend.parts.billing_models import Quote
+from backend.parts.models import (
     PartUsage,
     ProcurementRequest,
-    Quote,
     SafetyStock,
     StockDiscrepancy,
     StockMove,
     StockNotification,
-    Technician,
-    new_id,
 )
 from backend.policy import Principal
-from backend.services import stock
-from backend.services.work_orders import assign_work_order, transition_work_order
-from backend.sync.registry import MUTATIONS, MutationContext
+from backend.sync.registry import MutationContext, mutations_by_name
+from backend.work_orders.service import assign_work_order, transition_work_order
 from tests import factories
 from tests.parts.conftest import staff_principal, technician_principal
 
@@ -101,7 +101,7 @@ def test_concurrent_consumption_of_the_last_unit_records_both_and_flags_one(
     part = factories.PartFactory()
     van = stocked_van(db, clerk, tech, part, 1)
 
-    handler = MUTATIONS["parts.consume"]
+    handler = mutations_by_name()["parts.consume"]
     principal = technician_principal(tech)
     barrier = threading.Barrier(2)
     results: list[dict[str, Any]] = []
@@ -291,7 +291,7 @@ def test_bad_consumption_is_rejected_and_leaves_the_ledger_unchanged(db, push, c
 
 
 def test_returned_part_goes_back_into_the_van_and_off_the_job(db, push, clerk, tech, job) -> None:
-    from backend.services.billing import job_parts_used
+    from backend.parts.billing import job_parts_used
 
     part = factories.PartFactory()
     van = stocked_van(db, clerk, tech, part, 2)

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem
-from backend.models import StockBalance, StockLocation, StockMove, new_id
+from backend.kernel.base import new_id
+from backend.parts import stock
+from backend.parts.models import StockBalance, StockLocation, StockMove
 from backend.policy import Principal
-from backend.services import stock
 from tests import factories
 from tests.parts.conftest import technician_principal
 

@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from backend.models import StockBalance, new_id
-from backend.services import stock
+from backend.kernel.base import new_id
+from backend.parts import stock
+from backend.parts.models import StockBalance
 from tests import factories
 
 PROTOCOL = {"X-Sync-Protocol": "2"}

@@ -15,9 +15,10 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from backend.models import LabourRate, Quote, QuoteConsent, QuoteLine, new_id, utcnow
-from backend.services.canonical import canonical_hash, canonical_json
-from backend.services.quotes import quote_document, quote_hash
+from backend.kernel.base import new_id, utcnow
+from backend.kernel.canonical import canonical_hash, canonical_json
+from backend.parts.billing_models import LabourRate, Quote, QuoteConsent, QuoteLine
+from backend.parts.quotes import quote_document, quote_hash
 from tests import factories
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "mobile_contracts"

@@ -8,7 +8,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.models import Role, StockMove
+from backend.kernel.roles import Role
+from backend.parts.models import StockMove
 from tests import factories
 
 

@@ -11,10 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from backend.errors import Problem
-from backend.models import PARTNER_ROLE, SYSTEM_ROLE, Role, WorkOrder, WorkOrderEvent
+from backend.kernel.registration import installed
+from backend.kernel.roles import PARTNER_ROLE, SYSTEM_ROLE, Role
 from backend.policy import Principal
-from backend.services import work_orders as service
-from backend.services.states import TRANSITIONS, Status, allowed_targets, is_allowed
+from backend.work_orders import service
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
+from backend.work_orders.states import TRANSITIONS, Status, allowed_targets, is_allowed
 from tests import factories
 
 ROLES = [r.value for r in Role] + [PARTNER_ROLE, SYSTEM_ROLE]
@@ -23,7 +25,7 @@ ROLES = [r.value for r in Role] + [PARTNER_ROLE, SYSTEM_ROLE]
 @pytest.fixture(autouse=True)
 def _table_only(monkeypatch):
     """Other domains' preconditions (checklists, quotes, signatures) are not what this file tests."""
-    monkeypatch.setattr(service, "_TRANSITION_GUARDS", [])
+    monkeypatch.setattr(installed(), "transition_guards", [])
 
 
 @pytest.fixture

@@ -19,8 +19,9 @@ from moto.server import ThreadedMotoServer
 from sqlalchemy.orm import Session
 
 from backend import create_app
+from backend.accounts.technicians import Technician
 from backend.config import Settings
-from backend.models import Role, Technician
+from backend.kernel.roles import Role
 from backend.policy import Principal
 from tests.conftest import _empty_tables
 from tests.mutations import MutationOutcome, run_mutation

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 from PIL import Image
 from sqlalchemy.orm import Session
 
-from backend.models import Attachment, AttachmentState
-from backend.services.states import Status
-from backend.storage import adopt_request_attachments, get_verified_attachment, read_blob, storage_for
+from backend.evidence import adopt_request_attachments, get_verified_attachment, read_blob, storage_for
+from backend.evidence.models import Attachment, AttachmentState
+from backend.work_orders.states import Status
 from tests import factories
 from tests.storage import samples
 from tests.storage.conftest import MIB, Device

@@ -9,8 +9,8 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from backend.models import Attachment
-from backend.services.states import Status
+from backend.evidence.models import Attachment
+from backend.work_orders.states import Status
 from tests import factories
 from tests.storage import samples
 from tests.storage.conftest import Device

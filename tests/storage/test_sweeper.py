@@ -11,9 +11,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from backend.models import Attachment, AttachmentState, utcnow
-from backend.services.states import Status
-from backend.storage import storage_for
+from backend.evidence import storage_for
+from backend.evidence.models import Attachment, AttachmentState
+from backend.kernel.base import utcnow
+from backend.work_orders.states import Status
 from tests import factories
 from tests.storage import samples
 from tests.storage.conftest import MIB, Device

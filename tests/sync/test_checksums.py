@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from backend.models import WorkOrderEvent
-from backend.models.base import UTCDateTime
+from backend.kernel.base import UTCDateTime
 from backend.sync.entities import (
     CHECKSUM_MODULUS,
     device_rows,
@@ -19,6 +18,7 @@ from backend.sync.entities import (
     version_number,
     version_number_sql,
 )
+from backend.work_orders.models import WorkOrderEvent
 from tests import factories
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -12,8 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
-from backend.models import SyncChange, Technician, WorkOrder, WorkOrderEvent
+from backend.accounts.technicians import Technician
 from backend.sync.horizon import feed_horizon
+from backend.sync.models import SyncChange
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
 from tests import factories
 from tests.sync.helpers import assert_converged, pull_until_converged
 

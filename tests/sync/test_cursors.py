@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from backend.models import SyncDeployment
 from backend.sync.cursor import Cursor, CursorCodec, FeedKey
 from backend.sync.maintenance import prune_feed
+from backend.sync.models import SyncDeployment
 from tests import factories
 
 SECRET = "test-secret-key-with-enough-length-0123456789"

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from backend.models import SyncFlag, WorkOrderEvent
 from backend.sync.maintenance import prune_feed
+from backend.sync.models import SyncFlag
+from backend.work_orders.models import WorkOrderEvent
 from tests import factories
 
 

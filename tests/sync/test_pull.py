@@ -38,7 +38,7 @@ def test_first_sync_brings_the_technicians_jobs_whole_and_nobody_elses(db, devic
 
 def _event(order, n=1, kind="note"):
     session = factories.current_session()
-    from backend.models import WorkOrderEvent
+    from backend.work_orders.models import WorkOrderEvent
 
     rows = [
         WorkOrderEvent(
@@ -169,7 +169,8 @@ def test_first_sync_pages_a_snapshot_and_keeps_changes_made_meanwhile(db, device
 def test_bulk_updates_and_deletes_are_recorded_too(db, device):
     import sqlalchemy as sa
 
-    from backend.models import Customer, WorkOrderEvent
+    from backend.accounts.customers import Customer
+    from backend.work_orders.models import WorkOrderEvent
 
     tech = factories.TechnicianFactory()
     order = _assigned(tech)

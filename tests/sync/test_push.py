@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
-from backend.models import SyncMutation, WorkOrderEvent
+from backend.sync.models import SyncMutation
+from backend.work_orders.models import WorkOrderEvent
 from tests import factories
 
 
@@ -269,7 +270,7 @@ def test_devices_are_bound_to_their_technician_and_others_get_404(db, client, sy
 
 
 def test_dispatchers_list_devices_silent_for_n_hours(db, client, sync_headers, auth):
-    from backend.models import SyncDevice
+    from backend.sync.models import SyncDevice
 
     quiet, busy = factories.TechnicianFactory(), factories.TechnicianFactory()
     client.post("/sync/devices", json={"device_id": "quiet"}, headers=sync_headers(quiet.user))

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 import backend.sync.push as push
-from backend.models import SyncChange, SyncFlag, SyncMutation, WorkOrder, WorkOrderEvent
-from backend.sync.registry import MUTATIONS
+from backend.sync.models import SyncChange, SyncFlag, SyncMutation
+from backend.sync.registry import MUTATIONS, mutations_by_name
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
 from tests import factories
 from tests.mutations import spy_on_batch
 
@@ -83,7 +84,7 @@ def test_a_run_of_notes_applied_by_the_batch_form_leaves_what_one_by_one_leaves(
     assert resp.status_code == 200, resp.json
     assert seen == ["applied"]
 
-    monkeypatch.setitem(MUTATIONS, NOTE, replace(MUTATIONS[NOTE], batch=None))
+    monkeypatch.setitem(MUTATIONS, NOTE, replace(mutations_by_name()[NOTE], batch=None))
     singles = [_note(single_jobs[i % 3], f"第{i}条") for i in range(30)]
     one_by_one = _push(client, headers, singles)
     assert one_by_one.status_code == 200, one_by_one.json

@@ -8,7 +8,8 @@ import time
 
 import sqlalchemy as sa
 
-from backend.models import SyncMutation, WorkOrderEvent
+from backend.sync.models import SyncMutation
+from backend.work_orders.models import WorkOrderEvent
 from mobile_contracts.reference_client import FlakyTransport, FlaskTransport, new_id
 from tests import factories
 from tests.sync.helpers import pull_until_converged

@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from backend.models import SyncFlag, SyncMutation, WorkOrder, WorkOrderEvent
+from backend.sync.models import SyncFlag, SyncMutation
+from backend.work_orders.models import WorkOrder, WorkOrderEvent
 from mobile_contracts.reference_client import HEADER, PROTOCOL, Device, HttpTransport, new_id
 from tests import factories
 from tests.conftest import bearer

@@ -1,1 +1,0 @@
-"""Domain logic as plain functions taking an explicit `Session`; nothing here imports Flask."""
