@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := backend
 
-.PHONY: run test install install-test lint typecheck pytest openapi migrate demo bench clean
+.PHONY: run test install install-test lint typecheck pytest openapi contracts migrate demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,7 @@ run: demo
 lint: install-test
 	$(BIN)/ruff check backend tests bench mobile_contracts alembic
 	$(BIN)/ruff format --check backend tests bench mobile_contracts alembic
+	$(BIN)/lint-imports
 
 typecheck: install-test
 	$(BIN)/mypy backend
@@ -47,6 +48,9 @@ test: lint typecheck pytest
 
 openapi: install
 	$(BIN)/flask openapi
+
+contracts: install
+	$(BIN)/flask contracts
 
 bench: install-test
 	$(BIN)/python bench/sync_bench.py

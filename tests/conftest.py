@@ -24,6 +24,7 @@ from backend.accounts.users import Partner, User
 from backend.cli import upgrade_database
 from backend.config import Settings
 from backend.kernel.base import Base
+from backend.work_orders.models import RepairRequest, WorkOrder, WorkOrderEvent
 from tests import factories
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -170,3 +171,30 @@ def auth(app: Flask, db: Session) -> Any:
 def partner_with_key(db: Session) -> tuple[Partner, str]:
     """A partner platform and its API key."""
     return factories.partner_with_key()
+
+
+@pytest.fixture
+def staff(db: Session) -> Any:
+    """`staff("dispatcher")` -> a user of that role (one per role per test)."""
+    made: dict[str, User] = {}
+
+    def make(role: str) -> User:
+        if role not in made:
+            made[role] = factories.UserFactory(role=role)
+        return made[role]
+
+    return make
+
+
+@pytest.fixture
+def row_counts(db: Session) -> Any:
+    """`row_counts()` -> how many requests, work orders and events exist (to prove nothing was written)."""
+
+    def count() -> dict[str, int]:
+        db.expire_all()
+        return {
+            model.__tablename__: db.scalar(sa.select(sa.func.count()).select_from(model)) or 0
+            for model in (RepairRequest, WorkOrder, WorkOrderEvent)
+        }
+
+    return count

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from backend.evidence.models import Attachment
 from backend.work_orders.states import Status
 from tests import factories
-from tests.storage import samples
-from tests.storage.conftest import Device
+from tests.evidence import samples
+from tests.evidence.conftest import Device
 
 
 @pytest.fixture

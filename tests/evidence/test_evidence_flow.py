@@ -16,8 +16,8 @@ from backend.evidence import adopt_request_attachments, get_verified_attachment,
 from backend.evidence.models import Attachment, AttachmentState
 from backend.work_orders.states import Status
 from tests import factories
-from tests.storage import samples
-from tests.storage.conftest import MIB, Device
+from tests.evidence import samples
+from tests.evidence.conftest import MIB, Device
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from backend.evidence.models import Attachment, AttachmentState
 from backend.kernel.base import utcnow
 from backend.work_orders.states import Status
 from tests import factories
-from tests.storage import samples
-from tests.storage.conftest import Device
+from tests.evidence import samples
+from tests.evidence.conftest import Device
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from backend.evidence.models import Attachment, AttachmentState
 from backend.kernel.base import utcnow
 from backend.work_orders.states import Status
 from tests import factories
-from tests.storage import samples
-from tests.storage.conftest import MIB, Device
+from tests.evidence import samples
+from tests.evidence.conftest import MIB, Device
 
 
 def test_sweeper_frees_abandoned_uploads_and_orphans_and_never_touches_verified_evidence(
