@@ -23,12 +23,15 @@ from backend import create_app
 from backend.accounts.users import Partner, User
 from backend.cli import upgrade_database
 from backend.config import Settings
+from backend.domains import setup as setup_domains
 from backend.kernel.base import Base
 from backend.work_orders.models import RepairRequest, WorkOrder, WorkOrderEvent
 from tests import factories
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ["sqlite", "postgresql"]
+# Every domain registered (models, mutations, guards, permissions), as in the app and in job workers.
+setup_domains()
 
 
 def _pg_reachable(url: str) -> str | None:

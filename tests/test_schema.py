@@ -35,7 +35,7 @@ def test_alembic_upgrade_head_on_an_empty_database_matches_the_models(migrated_u
 
 def test_openapi_document_in_mobile_contracts_matches_the_code(app):
     committed = json.loads(OPENAPI_PATH.read_text(encoding="utf-8"))
-    assert committed == openapi_document(app), "mobile_contracts/openapi.json drifted: run `make openapi`"
+    assert committed == openapi_document(app), "mobile_contracts/openapi.json drifted: run `make contracts`"
 
 
 def test_openapi_documents_every_route_with_security(app):

@@ -37,21 +37,6 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def create_user(
-    session: Session, *, username: str, password: str, role: str, display_name: str, phone: str | None = None
-) -> User:
-    user = User(
-        username=username,
-        password_hash=hash_password(password),
-        role=role,
-        display_name=display_name,
-        phone=phone,
-    )
-    session.add(user)
-    session.flush()
-    return user
-
-
 def create_partner(session: Session, *, name: str, api_key: str | None = None) -> tuple[Partner, str]:
     """Create a partner platform; returns it with its API key, shown once and stored only hashed."""
     key = api_key or "rk_" + secrets.token_urlsafe(32)

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import MappingProxyType, ModuleType
+from types import FunctionType, MappingProxyType, ModuleType
 from typing import Any
 
 import marshmallow as ma
@@ -121,6 +121,8 @@ def declared_in(module: ModuleType) -> list[Mutation]:
     found: dict[str, Mutation] = {}
     batches: dict[str, BatchHandler] = {}
     for value in vars(module).values():
+        if type(value) is not FunctionType:  # type(): a proxy (flask's current_app) is never touched
+            continue
         spec = getattr(value, _MARK, None)
         if isinstance(spec, Mutation) and getattr(value, "__module__", None) == module.__name__:
             if spec.name in found:

@@ -39,7 +39,7 @@ def test_the_committed_schemas_are_the_ones_the_code_generates(app):
         for p, schema in generated.items()
         if not (SCHEMA_DIR / p).exists() or (SCHEMA_DIR / p).read_text(encoding="utf-8") != render(schema)
     ]
-    assert not stale, f"run `python -m backend.sync.contracts` (stale: {stale})"
+    assert not stale, f"run `make contracts` (stale: {stale})"
 
 
 @pytest.mark.parametrize("name", ["pull-response.json", "push-request.json", "push-response.json"])
