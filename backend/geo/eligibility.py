@@ -121,10 +121,6 @@ class TechFacts:
         return self.home_lat, self.home_lng
 
 
-def _chunks(ids: list[str], size: int = 900) -> list[list[str]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)] or [[]]
-
-
 def load_tech_facts(session: Session, ids: list[str], job: JobFacts) -> dict[str, TechFacts]:
     """Everything the rules and the score need about `ids` for one job, in a few set-based queries."""
     needed = sorted({CERTIFICATE_FOR_HAZARD[h] for h in job.hazards if h in CERTIFICATE_FOR_HAZARD})

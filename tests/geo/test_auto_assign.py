@@ -144,7 +144,8 @@ def test_unaccepted_job_times_out_back_to_the_queue_and_goes_to_the_next_technic
     ]
     # The lead reads it through the API.
     listed = client.get("/dispatch/notifications", query_string={"unread": "true"}, headers=auth(lead))
-    assert [n["kind"] for n in listed.json] == ["accept_timeout"]
+    assert [n["kind"] for n in listed.json["items"]] == ["accept_timeout"]
+    assert listed.json["has_more"] is False
 
 
 def test_a_declined_job_notifies_the_lead_and_is_never_offered_back_to_the_decliner(client, db, auth, app):
