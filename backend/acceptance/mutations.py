@@ -82,6 +82,12 @@ class AcceptanceArgs(StrictSchema):
             raise ma.ValidationError("A list of strokes.", field_name="strokes")
 
 
+def _signature(args: dict[str, Any]) -> acceptance_service.AcceptanceInput:
+    """The loaded arguments as the service's input (the job is found from `work_order_id` first)."""
+    fields = {key: value for key, value in args.items() if key != "work_order_id"}
+    return acceptance_service.AcceptanceInput(**fields)
+
+
 def _version(order: WorkOrder) -> dict[str, Any]:
     return {"id": order.id, "version": order.version, "status": order.status}
 
@@ -97,7 +103,7 @@ def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, A
         session=ctx.session,
         order=order,
         actor=ctx.principal,
-        args=args,
+        signature=_signature(args),
         seal_key=acceptance_service.seal_key(ctx.settings),
         device_id=ctx.device_id,
     )

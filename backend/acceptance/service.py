@@ -17,14 +17,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.acceptance.models import Acceptance, AcceptanceOutcome, AcceptanceStatus, SignerRole
-from backend.errors import Problem, conflict
+from backend.acceptance.models import Acceptance, AcceptanceOutcome, AcceptanceStatus, Rating, SignerRole
+from backend.errors import Problem, conflict, not_found
+from backend.evidence.models import Attachment
 from backend.kernel.base import utcnow
 from backend.kernel.canonical import canonical_hash, canonical_json, sha256_hex
+from backend.kernel.permissions import Permission
 from backend.kernel.roles import SYSTEM_ROLE
 from backend.onsite.models import ServiceRecord
 from backend.parts.billing import JobCharges, PartUse, job_charges, job_parts_used
-from backend.policy import Principal
+from backend.policy import Principal, can, owns_work_order
 from backend.work_orders.models import WorkOrder
 from backend.work_orders.service import (
     add_event,
@@ -183,6 +185,42 @@ class SealCheck:
     problems: list[str]
 
 
+@dataclass(frozen=True)
+class Verification:
+    """A seal check as a reader sees it: `signed_details` only for those who may see the job."""
+
+    acceptance: Acceptance
+    check: SealCheck
+    order: WorkOrder | None
+    signature_image: Attachment | None
+    signed_details: bool
+
+
+def verify_acceptance_for(
+    *, session: Session, acceptance_id: str, viewer: Principal | None, key: bytes
+) -> Verification:
+    """Anyone holding the id learns whether the seal is intact; the job's people also what was signed."""
+    acceptance = session.get(Acceptance, acceptance_id)
+    if acceptance is None:
+        raise not_found("acceptance")
+    check = verify_acceptance(acceptance, key)
+    image = session.get(Attachment, acceptance.signature_attachment_id or "")
+    if image is not None and image.sha256 != acceptance.signature_sha256:
+        check = SealCheck(False, [*check.problems, "signature_image_mismatch"])
+    order = session.get(WorkOrder, acceptance.work_order_id)
+    return Verification(
+        acceptance=acceptance,
+        check=check,
+        order=order,
+        signature_image=image,
+        signed_details=order is not None and viewer is not None and may_read_acceptance(viewer, order),
+    )
+
+
+def may_read_acceptance(principal: Principal, order: WorkOrder) -> bool:
+    return can(principal, Permission.ACCEPTANCE_READ) and owns_work_order(principal, order)
+
+
 def verify_acceptance(acceptance: Acceptance, key: bytes) -> SealCheck:
     """Recompute the seal over the record as stored now; any edit to a bound field breaks it."""
     if acceptance.status != AcceptanceStatus.SEALED or acceptance.seal is None:
@@ -201,6 +239,25 @@ def verify_acceptance(acceptance: Acceptance, key: bytes) -> SealCheck:
 
 
 @dataclass(frozen=True)
+class AcceptanceInput:
+    """A signature as the device recorded it: who signed which summary hash, and the ink."""
+
+    id: str
+    summary_sha256: str
+    signer_name: str
+    signer_role: str
+    outcome: str
+    strokes: list[Any]
+    signature_attachment_id: str
+    signature_sha256: str
+    signer_relation: str | None = None
+    reason: str | None = None
+    device_time: datetime | None = None
+    lat: float | None = None
+    lng: float | None = None
+
+
+@dataclass(frozen=True)
 class Recorded:
     acceptance: Acceptance
     current_summary: dict[str, Any]
@@ -213,7 +270,7 @@ def record_acceptance(
     session: Session,
     order: WorkOrder,
     actor: Principal,
-    args: dict[str, Any],
+    signature: AcceptanceInput,
     seal_key: bytes,
     device_id: str | None = None,
 ) -> Recorded:
@@ -221,15 +278,15 @@ def record_acceptance(
 
     A sealed customer-side signature moves a completed order to accepted or rejected (with rework).
     """
-    existing = session.get(Acceptance, args["id"])
+    existing = session.get(Acceptance, signature.id)
     if existing is not None:
         if existing.work_order_id != order.id:
             raise conflict("acceptance.id_taken", "That acceptance id belongs to another work order.")
         summary = job_summary(session, order)
         rework = session.get(WorkOrder, existing.rework_order_id) if existing.rework_order_id else None
         return Recorded(existing, summary, summary_hash(summary), rework)
-    outcome = args["outcome"]
-    if outcome == AcceptanceOutcome.REJECT and not (args.get("reason") or "").strip():
+    outcome = signature.outcome
+    if outcome == AcceptanceOutcome.REJECT and not (signature.reason or "").strip():
         raise Problem(
             "acceptance.reason_required",
             "A rejection carries the customer's reason.",
@@ -238,27 +295,27 @@ def record_acceptance(
         )
     summary = job_summary(session, order)
     server_hash = summary_hash(summary)
-    matches = hmac.compare_digest(args["summary_sha256"], server_hash)
+    matches = hmac.compare_digest(signature.summary_sha256, server_hash)
     acceptance = Acceptance(
-        id=args["id"],
+        id=signature.id,
         work_order_id=order.id,
         technician_id=actor.technician_id,
         status=AcceptanceStatus.SEALED if matches else AcceptanceStatus.STALE,
         outcome=outcome,
-        reason=args.get("reason"),
-        signer_name=args["signer_name"],
-        signer_role=args["signer_role"],
-        signer_relation=args.get("signer_relation"),
-        summary_sha256=args["summary_sha256"],
+        reason=signature.reason,
+        signer_name=signature.signer_name,
+        signer_role=signature.signer_role,
+        signer_relation=signature.signer_relation,
+        summary_sha256=signature.summary_sha256,
         server_summary_sha256=server_hash,
         summary=summary,
-        strokes=args["strokes"],
-        signature_attachment_id=args.get("signature_attachment_id"),
-        signature_sha256=args["signature_sha256"],
+        strokes=signature.strokes,
+        signature_attachment_id=signature.signature_attachment_id,
+        signature_sha256=signature.signature_sha256,
         device_id=device_id,
-        device_time=args.get("device_time"),
-        lat=args.get("lat"),
-        lng=args.get("lng"),
+        device_time=signature.device_time,
+        lat=signature.lat,
+        lng=signature.lng,
         recorded_at=utcnow(),
     )
     if matches:
@@ -392,3 +449,49 @@ def acceptances_of(session: Session, work_order_id: str) -> list[Acceptance]:
             .order_by(Acceptance.recorded_at, Acceptance.id)
         )
     )
+
+
+# --- the customer's rating ---------------------------------------------------------------------------
+
+# A rating follows the customer's acceptance.
+RATEABLE = frozenset({Status.ACCEPTED_BY_CUSTOMER, Status.CLOSED})
+
+
+@dataclass(frozen=True)
+class RatingInput:
+    """The customer's marks, 1 to 5 each, and an optional comment."""
+
+    attitude: int
+    quality: int
+    effect: int
+    response_speed: int
+    comment: str | None = None
+
+
+def rate_service(*, session: Session, order: WorkOrder, rating: RatingInput) -> Rating:
+    """Keep the customer's rating: only once they accepted the job, and only once per job."""
+    if order.status not in RATEABLE:
+        raise conflict(
+            "rating.not_accepted_yet",
+            "Rate the service after you accepted it.",
+            current_status=order.status,
+        )
+    if rating_of(session=session, order=order) is not None:
+        raise conflict("rating.already_rated", "This order was already rated.")
+    row = Rating(
+        work_order_id=order.id,
+        customer_id=order.customer_id,
+        technician_id=order.assignee_id,
+        attitude=rating.attitude,
+        quality=rating.quality,
+        effect=rating.effect,
+        response_speed=rating.response_speed,
+        comment=rating.comment,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def rating_of(*, session: Session, order: WorkOrder) -> Rating | None:
+    return session.scalars(sa.select(Rating).where(Rating.work_order_id == order.id)).one_or_none()

@@ -7,28 +7,20 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
-from botocore.exceptions import BotoCoreError, ClientError
 from flask import Response, current_app, request
 from flask.views import MethodView
 
 from backend.acceptance import report, service
-from backend.acceptance.models import Acceptance, AcceptanceOutcome, AcceptanceStatus, Rating
-from backend.accounts.customers import Address, Customer
-from backend.accounts.technicians import Technician
+from backend.acceptance.models import Acceptance, AcceptanceOutcome, Rating
+from backend.acceptance.report_contents import service_report_contents
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, current_principal, require
-from backend.errors import Problem, conflict, not_found
-from backend.evidence.models import Attachment, AttachmentKind, AttachmentState
-from backend.evidence.service import get_verified_attachment, read_blob
+from backend.errors import not_found
+from backend.evidence.service import read_blob
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.onsite import service as onsite
-from backend.parts.billing import job_charges, job_parts_used
-from backend.policy import Principal, can, owns_work_order
+from backend.policy import Principal
 from backend.work_orders.access import get_visible_work_order
-from backend.work_orders.models import WorkOrder
-from backend.work_orders.states import Status
 
 blp = Blueprint("acceptance", __name__, description="Acceptance signatures, seals, ratings and the report.")
 
@@ -140,38 +132,34 @@ class VerifyAcceptance(MethodView):
     def get(self, acceptance_id: str) -> dict[str, Any]:
         """Is this signature's seal intact? Anyone holding the id (printed on the report) learns
         the seal status; the job's customer, technician and staff also see what was signed."""
-        session = db_session()
-        acceptance = session.get(Acceptance, acceptance_id)
-        if acceptance is None:
-            raise not_found("acceptance")
-        check = service.verify_acceptance(acceptance, service.seal_key(current_app.config))
-        image = session.get(Attachment, acceptance.signature_attachment_id or "")
-        if image is not None and image.sha256 != acceptance.signature_sha256:
-            check = service.SealCheck(False, [*check.problems, "signature_image_mismatch"])
-        body: dict[str, Any] = {
-            "acceptance_id": acceptance.id,
-            "intact": check.intact,
-            "status": acceptance.status,
+        verification = service.verify_acceptance_for(
+            session=db_session(),
+            acceptance_id=acceptance_id,
+            viewer=_optional_principal(),
+            key=service.seal_key(current_app.config),
+        )
+        return _verification_body(verification)
+
+
+def _verification_body(verification: service.Verification) -> dict[str, Any]:
+    acceptance, image = verification.acceptance, verification.signature_image
+    body: dict[str, Any] = {
+        "acceptance_id": acceptance.id,
+        "intact": verification.check.intact,
+        "status": acceptance.status,
+    }
+    if verification.signed_details and verification.order is not None:
+        body |= {
+            "problems": verification.check.problems,
+            "work_order_number": verification.order.number,
+            "signer_name": acceptance.signer_name,
+            "signer_role": acceptance.signer_role,
+            "outcome": acceptance.outcome,
+            "summary_sha256": acceptance.summary_sha256,
+            "sealed_at": acceptance.sealed_at,
+            "signature_image_state": image.state if image is not None else None,
         }
-        principal = _optional_principal()
-        order = session.get(WorkOrder, acceptance.work_order_id)
-        if (
-            principal is not None
-            and order is not None
-            and can(principal, Permission.ACCEPTANCE_READ)
-            and owns_work_order(principal, order)
-        ):
-            body |= {
-                "problems": check.problems,
-                "work_order_number": order.number,
-                "signer_name": acceptance.signer_name,
-                "signer_role": acceptance.signer_role,
-                "outcome": acceptance.outcome,
-                "summary_sha256": acceptance.summary_sha256,
-                "sealed_at": acceptance.sealed_at,
-                "signature_image_state": image.state if image is not None else None,
-            }
-        return body
+    return body
 
 
 @blp.route("/work-orders/<string:work_order_id>/rating")
@@ -184,20 +172,7 @@ class WorkOrderRating(MethodView):
         principal = require(Permission.RATING_CREATE)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
-        if order.status not in (Status.ACCEPTED_BY_CUSTOMER, Status.CLOSED):
-            raise conflict(
-                "rating.not_accepted_yet",
-                "Rate the service after you accepted it.",
-                current_status=order.status,
-            )
-        if session.scalar(sa.select(Rating.id).where(Rating.work_order_id == order.id)):
-            raise conflict("rating.already_rated", "This order was already rated.")
-        rating = Rating(
-            work_order_id=order.id, customer_id=order.customer_id, technician_id=order.assignee_id, **data
-        )
-        session.add(rating)
-        session.flush()
-        return rating
+        return service.rate_service(session=session, order=order, rating=service.RatingInput(**data))
 
     @blp.response(200, RatingSchema)
     @blp.doc(security=BEARER)
@@ -206,7 +181,7 @@ class WorkOrderRating(MethodView):
         principal = require(Permission.RATING_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
-        rating = session.scalars(sa.select(Rating).where(Rating.work_order_id == order.id)).one_or_none()
+        rating = service.rating_of(session=session, order=order)
         if rating is None:
             raise not_found("rating")
         return rating
@@ -221,69 +196,17 @@ class ServiceReport(MethodView):
         principal = require(Permission.REPORT_DOWNLOAD)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
-        pdf = report.render_service_report(_report_input(session, order))
+        contents = service_report_contents(
+            session=session,
+            order=order,
+            read_image=lambda key: read_blob(current_app, key),
+            public_base_url=current_app.config["PUBLIC_BASE_URL"],
+        )
         return Response(
-            pdf,
+            report.render_service_report(contents),
             mimetype="application/pdf",
             headers={"Content-Disposition": f'inline; filename="service-report-{order.number}.pdf"'},
         )
-
-
-def _report_input(session: Any, order: WorkOrder) -> report.ReportInput:
-    customer = session.get(Customer, order.customer_id)
-    if customer is None:
-        raise Problem("report.customer_missing", "The order has no customer.", status=409)
-    address = session.get(Address, order.address_id) if order.address_id else None
-    technician = session.get(Technician, order.assignee_id) if order.assignee_id else None
-    acceptances = [
-        a for a in service.acceptances_of(session, order.id) if a.status == AcceptanceStatus.SEALED
-    ]
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
-    photos = list(
-        session.scalars(
-            sa.select(Attachment)
-            .where(
-                Attachment.work_order_id == order.id,
-                Attachment.kind == AttachmentKind.PHOTO,
-                Attachment.state == AttachmentState.VERIFIED,
-                Attachment.thumbnail_key.is_not(None),
-            )
-            .order_by(Attachment.created_at, Attachment.id)
-            .limit(12)
-        )
-    )
-    images = {p.id: blob for p in photos if (blob := _blob(p.thumbnail_key))}
-    for acceptance in acceptances:
-        signature = get_verified_attachment(session, acceptance.signature_attachment_id or "")
-        if signature is None or signature.sha256 != acceptance.signature_sha256:
-            continue
-        if blob := _blob(signature.display_key or signature.object_key):
-            images[signature.id] = blob
-    return report.ReportInput(
-        order=order,
-        customer=customer,
-        product=order.product,
-        address_text=address.text if address else None,
-        technician_name=technician.user.display_name if technician else None,
-        record=onsite.service_record_of(session, order.id),
-        parts=job_parts_used(session, order.id),
-        charges=job_charges(session, order.id),
-        acceptances=acceptances,
-        images=images,
-        photo_ids=[p.id for p in photos],
-        verify_url=lambda acceptance_id: f"{base}/acceptances/{acceptance_id}/verify",
-    )
-
-
-def _blob(key: str | None) -> bytes | None:
-    """An image for the report; one that cannot be read leaves its place empty rather than failing."""
-    if not key:
-        return None
-    try:
-        return read_blob(current_app, key)
-    except (OSError, Problem, BotoCoreError, ClientError):
-        current_app.logger.warning("report image %s unreadable", key)
-        return None
 
 
 __all__ = ["AcceptanceOutcome", "blp"]

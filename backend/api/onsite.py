@@ -10,20 +10,19 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import current_app
 from flask.views import MethodView
 
+from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
 from backend.onsite import service as onsite
-from backend.onsite.models import AppointmentConfirmation, ChecklistSubmission, Consent, StopWorkReport, Visit
+from backend.onsite.models import AppointmentConfirmation, StopWorkReport, Visit
 from backend.onsite.mutations import AppointmentArgs
-from backend.work_orders.access import get_visible_work_order, visible_work_orders
-from backend.work_orders.models import WorkOrder
+from backend.work_orders.access import get_visible_work_order
 from backend.work_orders.states import CUSTOMER_LABELS, Status
 
 blp = Blueprint(
@@ -179,7 +178,11 @@ class IdentityCardSchema(ma.Schema):
     valid_until = AwareDateTime()
 
 
-class StopWorkListArgs(ma.Schema):
+class StopWorkPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(StopWorkSchema))
+
+
+class StopWorkListArgs(PageArgs):
     open = ma.fields.Boolean(load_default=True, metadata={"description": "Only unresolved reports."})
 
 
@@ -201,28 +204,13 @@ class ChecklistTemplates(MethodView):
 class OnsiteRecord(MethodView):
     @blp.response(200, OnsiteRecordSchema)
     @blp.doc(security=BEARER)
-    def get(self, work_order_id: str) -> dict[str, Any]:
+    def get(self, work_order_id: str) -> onsite.OnsiteRecord:
         """Everything recorded on site for a job: appointments, visits, checklists, stop-work
         reports, consents and the service record (the job's technician and staff)."""
         principal = require(Permission.ONSITE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
-
-        def rows(model: Any, order_by: Any) -> list[Any]:
-            return list(
-                session.scalars(sa.select(model).where(model.work_order_id == order.id).order_by(order_by))
-            )
-
-        return {
-            "work_order_id": order.id,
-            "appointments": rows(AppointmentConfirmation, AppointmentConfirmation.confirmed_at),
-            "visits": rows(Visit, Visit.checked_in_at),
-            "checklists": rows(ChecklistSubmission, ChecklistSubmission.submitted_at),
-            "missing_checklists": onsite.missing_checklists(session, order),
-            "stop_work_reports": rows(StopWorkReport, StopWorkReport.reported_at),
-            "consents": rows(Consent, Consent.recorded_at),
-            "service_record": onsite.service_record_of(session, order.id),
-        }
+        return onsite.onsite_record_of(session=session, order=order)
 
 
 @blp.route("/work-orders/<string:work_order_id>/appointment")
@@ -236,7 +224,9 @@ class Appointment(MethodView):
         principal = require(Permission.ONSITE_APPOINTMENT)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id, lock=True)
-        return onsite.confirm_appointment(session=session, order=order, actor=principal, args=data)
+        return onsite.confirm_appointment(
+            session=session, order=order, actor=principal, appointment=onsite.AppointmentInput(**data)
+        )
 
 
 @blp.route("/visits/<string:visit_id>/identity-token")
@@ -284,19 +274,14 @@ class Identity(MethodView):
 @blp.route("/stop-work-reports")
 class StopWorkReports(MethodView):
     @blp.arguments(StopWorkListArgs, location="query")
-    @blp.response(200, StopWorkSchema(many=True))
+    @blp.response(200, StopWorkPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[StopWorkReport]:
-        """Stop-work reports for the dispatcher's attention, newest first."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Stop-work reports for the dispatcher's attention, newest first, one page at a time:
+        repeat with `cursor` set to `next_cursor` while `has_more`."""
         principal = require(Permission.SAFETY_RESOLVE)
-        stmt = (
-            sa.select(StopWorkReport)
-            .join(WorkOrder, WorkOrder.id == StopWorkReport.work_order_id)
-            .where(visible_work_orders(principal))
-        )
-        if args["open"]:
-            stmt = stmt.where(StopWorkReport.resolved_at.is_(None))
-        return list(db_session().scalars(stmt.order_by(StopWorkReport.reported_at.desc()).limit(500)))
+        stmt = onsite.stop_work_reports_query(principal, open_only=args["open"])
+        return paginate(db_session(), stmt, StopWorkReport, args.get("cursor"), args["limit"])
 
 
 @blp.route("/stop-work-reports/<string:report_id>/resolve")

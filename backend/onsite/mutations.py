@@ -137,6 +137,13 @@ class ServiceRecordArgs(StrictSchema):
     device_time = AwareDateTime()
 
 
+def _fields(args: dict[str, Any], *also_skip: str) -> dict[str, Any]:
+    """The loaded arguments a service input is built from: the job (and any row found from them
+    first) is passed to the service already loaded."""
+    skip = {"work_order_id", *also_skip}
+    return {key: value for key, value in args.items() if key not in skip}
+
+
 def _version(order: WorkOrder) -> dict[str, Any]:
     return {"id": order.id, "version": order.version, "status": order.status}
 
@@ -149,7 +156,10 @@ def _version(order: WorkOrder) -> dict[str, Any]:
 def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     confirmation = onsite.confirm_appointment(
-        session=ctx.session, order=order, actor=ctx.principal, args=args
+        session=ctx.session,
+        order=order,
+        actor=ctx.principal,
+        appointment=onsite.AppointmentInput(**_fields(args)),
     )
     return {"appointment_confirmation": {"id": confirmation.id}, "work_order": _version(order)}
 
@@ -157,7 +167,9 @@ def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str,
 @mutation("visit.check_in", CheckInArgs, description="Check in at the job address with GPS (WGS-84).")
 def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    visit = onsite.check_in(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    visit = onsite.check_in(
+        session=ctx.session, order=order, actor=ctx.principal, arrival=onsite.CheckIn(**_fields(args))
+    )
     if visit.far_from_job:
         ctx.flag(
             "visit.far_from_job",
@@ -180,7 +192,13 @@ def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     visit = onsite.get_visit(ctx.session, args["visit_id"], order)
-    onsite.check_out(session=ctx.session, visit=visit, order=order, actor=ctx.principal, args=args)
+    onsite.check_out(
+        session=ctx.session,
+        visit=visit,
+        order=order,
+        actor=ctx.principal,
+        departure=onsite.CheckOut(**_fields(args, "visit_id")),
+    )
     return {
         "visit": {
             "id": visit.id,
@@ -192,7 +210,12 @@ def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 @mutation("checklist.submit", ChecklistArgs, description="Submit the safety checklist for a hazard.")
 def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    submission = onsite.submit_checklist(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    submission = onsite.submit_safety_checklist(
+        session=ctx.session,
+        order=order,
+        actor=ctx.principal,
+        checklist=onsite.ChecklistInput(**_fields(args)),
+    )
     if not submission.passed:
         ctx.flag(
             "safety.checklist_failed",
@@ -214,7 +237,12 @@ def submit_checklist(ctx: MutationContext, args: dict[str, Any]) -> dict[str, An
 )
 def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    report = onsite.report_stop_work(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    report = onsite.report_stop_work(
+        session=ctx.session,
+        order=order,
+        actor=ctx.principal,
+        hazard_report=onsite.StopWorkInput(**_fields(args)),
+    )
     ctx.flag(
         "safety.stop_work",
         f"Work stopped for a hazard: {report.description}",
@@ -229,7 +257,9 @@ def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 )
 def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    consent = onsite.record_consent(session=ctx.session, order=order, actor=ctx.principal, args=args)
+    consent = onsite.record_consent(
+        session=ctx.session, order=order, actor=ctx.principal, given=onsite.ConsentInput(**_fields(args))
+    )
     return {"consent": {"id": consent.id, "granted": consent.granted}}
 
 
@@ -239,7 +269,10 @@ def record_consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]
 def save_service_record(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     record, check = onsite.save_service_record(
-        session=ctx.session, order=order, actor=ctx.principal, args=args
+        session=ctx.session,
+        order=order,
+        actor=ctx.principal,
+        written=onsite.ServiceRecordInput(**_fields(args)),
     )
     if check.data_without_consent:
         ctx.flag(

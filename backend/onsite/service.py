@@ -4,7 +4,7 @@ safety checklists and stop-work reports, consents, and the service record."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from backend.onsite.models import (
     Visit,
 )
 from backend.policy import Principal
+from backend.work_orders.access import visible_work_orders
 from backend.work_orders.hazards import CERTIFICATE_FOR_HAZARD
 from backend.work_orders.models import Hazard, WorkOrder
 from backend.work_orders.service import add_event, transition_work_order
@@ -130,8 +131,21 @@ def job_day(order: WorkOrder) -> date:
 # --- appointment and check-in/out --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class AppointmentInput:
+    """The visit window agreed with the customer; `id` and `device_time` come from a device."""
+
+    window_start: datetime
+    window_end: datetime
+    agreed_with: str
+    channel: str
+    note: str | None = None
+    id: str | None = None
+    device_time: datetime | None = None
+
+
 def confirm_appointment(
-    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
+    *, session: Session, order: WorkOrder, actor: Principal, appointment: AppointmentInput
 ) -> AppointmentConfirmation:
     """Record the window agreed with the customer; an accepted job becomes scheduled."""
     if order.status not in (Status.ACCEPTED, Status.SCHEDULED, Status.REWORK):
@@ -141,16 +155,16 @@ def confirm_appointment(
             current_status=order.status,
         )
     confirmation = AppointmentConfirmation(
-        id=args.get("id") or str(uuid.uuid4()),
+        id=appointment.id or str(uuid.uuid4()),
         work_order_id=order.id,
         technician_id=actor.technician_id,
         confirmed_by_user_id=actor.user_id,
-        window_start=args["window_start"],
-        window_end=args["window_end"],
-        agreed_with=args["agreed_with"],
-        channel=args["channel"],
-        note=args.get("note"),
-        device_time=args.get("device_time"),
+        window_start=appointment.window_start,
+        window_end=appointment.window_end,
+        agreed_with=appointment.agreed_with,
+        channel=appointment.channel,
+        note=appointment.note,
+        device_time=appointment.device_time,
     )
     session.add(confirmation)
     order.appointment_start = confirmation.window_start
@@ -185,7 +199,18 @@ def job_point(session: Session, order: WorkOrder) -> tuple[float, float] | None:
     return None
 
 
-def check_in(*, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]) -> Visit:
+@dataclass(frozen=True)
+class CheckIn:
+    """Where the technician's device was (WGS-84) when they arrived."""
+
+    lat: float
+    lng: float
+    accuracy_m: float | None = None
+    id: str | None = None
+    device_time: datetime | None = None
+
+
+def check_in(*, session: Session, order: WorkOrder, actor: Principal, arrival: CheckIn) -> Visit:
     """Open a visit at the technician's position; an en-route job becomes on-site.
 
     A check-in far from the job is a field fact: kept, and `visit.far_from_job` is set for a flag.
@@ -195,15 +220,15 @@ def check_in(*, session: Session, order: WorkOrder, actor: Principal, args: dict
     point = job_point(session, order)
     distance = None
     if point is not None:
-        distance = round(geodesic_km(point, (args["lat"], args["lng"])) * 1000)
+        distance = round(geodesic_km(point, (arrival.lat, arrival.lng)) * 1000)
     visit = Visit(
-        id=args.get("id") or str(uuid.uuid4()),
+        id=arrival.id or str(uuid.uuid4()),
         work_order_id=order.id,
         technician_id=actor.technician_id,
-        check_in_device_time=args.get("device_time"),
-        check_in_lat=args["lat"],
-        check_in_lng=args["lng"],
-        check_in_accuracy_m=args.get("accuracy_m"),
+        check_in_device_time=arrival.device_time,
+        check_in_lat=arrival.lat,
+        check_in_lng=arrival.lng,
+        check_in_accuracy_m=arrival.accuracy_m,
         check_in_distance_m=distance,
         far_from_job=distance is not None and distance > FAR_CHECK_IN_METRES,
     )
@@ -230,15 +255,24 @@ def get_visit(session: Session, visit_id: str, order: WorkOrder) -> Visit:
     return visit
 
 
+@dataclass(frozen=True)
+class CheckOut:
+    """Where and when the technician left, if the device knew."""
+
+    lat: float | None = None
+    lng: float | None = None
+    device_time: datetime | None = None
+
+
 def check_out(
-    *, session: Session, visit: Visit, order: WorkOrder, actor: Principal, args: dict[str, Any]
+    *, session: Session, visit: Visit, order: WorkOrder, actor: Principal, departure: CheckOut
 ) -> Visit:
     if visit.checked_out_at is not None:
         return visit  # a repeated check-out is the same fact
     visit.checked_out_at = utcnow()
-    visit.check_out_device_time = args.get("device_time")
-    visit.check_out_lat = args.get("lat")
-    visit.check_out_lng = args.get("lng")
+    visit.check_out_device_time = departure.device_time
+    visit.check_out_lat = departure.lat
+    visit.check_out_lng = departure.lng
     add_event(
         session,
         order,
@@ -319,8 +353,21 @@ def valid_certificate(technician: Technician, certificate_type: str, day: date) 
     return max(candidates, key=lambda c: c.expires_on, default=None)
 
 
-def submit_checklist(
-    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
+@dataclass(frozen=True)
+class ChecklistInput:
+    """A safety checklist as answered on site: item code -> confirmed."""
+
+    hazard: str
+    answers: dict[str, bool]
+    note: str | None = None
+    id: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    device_time: datetime | None = None
+
+
+def submit_safety_checklist(
+    *, session: Session, order: WorkOrder, actor: Principal, checklist: ChecklistInput
 ) -> ChecklistSubmission:
     """Keep a safety checklist; refused when the technician lacks the hazard's certificate that day.
 
@@ -330,7 +377,7 @@ def submit_checklist(
     technician = session.get(Technician, actor.technician_id) if actor.technician_id else None
     if technician is None:
         raise Problem("safety.technician_only", "Only a technician submits a safety checklist.", status=403)
-    hazard = args["hazard"]
+    hazard = checklist.hazard
     template = active_template(session, hazard)
     day = job_day(order)
     certificate = valid_certificate(technician, template.required_certificate, day)
@@ -346,7 +393,7 @@ def submit_checklist(
                 "job_day": str(day),
             },
         )
-    answers: dict[str, bool] = args["answers"]
+    answers: dict[str, bool] = checklist.answers
     known = {item["code"] for item in template.items}
     unknown = sorted(set(answers) - known)
     if unknown:
@@ -358,7 +405,7 @@ def submit_checklist(
         )
     missing = [item["code"] for item in template.items if item["required"] and not answers.get(item["code"])]
     submission = ChecklistSubmission(
-        id=args.get("id") or str(uuid.uuid4()),
+        id=checklist.id or str(uuid.uuid4()),
         work_order_id=order.id,
         template_id=template.id,
         hazard=hazard,
@@ -367,10 +414,10 @@ def submit_checklist(
         answers=answers,
         passed=not missing,
         missing_items=missing,
-        note=args.get("note"),
-        lat=args.get("lat"),
-        lng=args.get("lng"),
-        device_time=args.get("device_time"),
+        note=checklist.note,
+        lat=checklist.lat,
+        lng=checklist.lng,
+        device_time=checklist.device_time,
     )
     session.add(submission)
     session.flush()
@@ -385,6 +432,15 @@ def submit_checklist(
         device_time=submission.device_time,
     )
     return submission
+
+
+def submit_checklist(
+    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
+) -> ChecklistSubmission:
+    """`submit_safety_checklist` for callers that still hold loaded arguments (backend.demo)."""
+    return submit_safety_checklist(
+        session=session, order=order, actor=actor, checklist=ChecklistInput(**args)
+    )
 
 
 def missing_checklists(session: Session, order: WorkOrder) -> list[str]:
@@ -434,21 +490,33 @@ def safety_before_repair(session: Session, order: WorkOrder, target: Status, act
             )
 
 
+@dataclass(frozen=True)
+class StopWorkInput:
+    """A major hazard the technician found: what it is and where they were."""
+
+    description: str
+    hazard: str | None = None
+    id: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    device_time: datetime | None = None
+
+
 def report_stop_work(
-    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
+    *, session: Session, order: WorkOrder, actor: Principal, hazard_report: StopWorkInput
 ) -> StopWorkReport:
     """Stop work for a major hazard: kept, written to the history for the dispatcher, blocks repair."""
     if actor.technician_id is None:
         raise Problem("safety.technician_only", "Only a technician reports a stop-work.", status=403)
     report = StopWorkReport(
-        id=args.get("id") or str(uuid.uuid4()),
+        id=hazard_report.id or str(uuid.uuid4()),
         work_order_id=order.id,
         technician_id=actor.technician_id,
-        hazard=args.get("hazard"),
-        description=args["description"],
-        lat=args.get("lat"),
-        lng=args.get("lng"),
-        device_time=args.get("device_time"),
+        hazard=hazard_report.hazard,
+        description=hazard_report.description,
+        lat=hazard_report.lat,
+        lng=hazard_report.lng,
+        device_time=hazard_report.device_time,
     )
     session.add(report)
     session.flush()
@@ -462,6 +530,19 @@ def report_stop_work(
         device_time=report.device_time,
     )
     return report
+
+
+def stop_work_reports_query(principal: Principal, *, open_only: bool) -> sa.Select[StopWorkReport]:
+    """The stop-work reports on jobs the caller may see (only unresolved ones if `open_only`);
+    the caller pages it, newest first."""
+    stmt = (
+        sa.select(StopWorkReport)
+        .join(WorkOrder, WorkOrder.id == StopWorkReport.work_order_id)
+        .where(visible_work_orders(principal))
+    )
+    if open_only:
+        stmt = stmt.where(StopWorkReport.resolved_at.is_(None))
+    return stmt
 
 
 def resolve_stop_work(
@@ -486,22 +567,36 @@ def resolve_stop_work(
 # --- consents and the service record -----------------------------------------------------------------
 
 
-def record_consent(*, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]) -> Consent:
+@dataclass(frozen=True)
+class ConsentInput:
+    """The customer's yes or no, to what, and how it was given."""
+
+    kind: str
+    subject: str
+    granted: bool
+    signer_name: str
+    method: str
+    data_handling: str | None = None
+    id: str | None = None
+    device_time: datetime | None = None
+
+
+def record_consent(*, session: Session, order: WorkOrder, actor: Principal, given: ConsentInput) -> Consent:
     if actor.technician_id is None:
         raise Problem(
             "consent.technician_only", "Consents are recorded on the technician's device.", status=403
         )
     consent = Consent(
-        id=args.get("id") or str(uuid.uuid4()),
+        id=given.id or str(uuid.uuid4()),
         work_order_id=order.id,
         technician_id=actor.technician_id,
-        kind=args["kind"],
-        subject=args["subject"],
-        granted=args["granted"],
-        signer_name=args["signer_name"],
-        method=args["method"],
-        data_handling=args.get("data_handling"),
-        device_time=args.get("device_time"),
+        kind=given.kind,
+        subject=given.subject,
+        granted=given.granted,
+        signer_name=given.signer_name,
+        method=given.method,
+        data_handling=given.data_handling,
+        device_time=given.device_time,
     )
     session.add(consent)
     session.flush()
@@ -537,8 +632,22 @@ def _granted(session: Session, order_id: str, kind: str) -> set[str]:
     )
 
 
+@dataclass(frozen=True)
+class ServiceRecordInput:
+    """The technician's account of the job; tests and findings as loaded (name/passed/reading,
+    description/consent_id/worked_on)."""
+
+    cause: str
+    method: str
+    items_done: list[str]
+    function_tests: list[dict[str, Any]] = field(default_factory=list)
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    touched_customer_data: bool = False
+    device_time: datetime | None = None
+
+
 def save_service_record(
-    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
+    *, session: Session, order: WorkOrder, actor: Principal, written: ServiceRecordInput
 ) -> tuple[ServiceRecord, RecordCheck]:
     """Write the job's service record (the latest write wins; each revision is kept as an event)."""
     if actor.technician_id is None:
@@ -552,13 +661,13 @@ def save_service_record(
         record = ServiceRecord(work_order_id=order.id, revision=0)
         session.add(record)
     record.technician_id = actor.technician_id
-    record.cause = args["cause"]
-    record.method = args["method"]
-    record.items_done = args["items_done"]
-    record.function_tests = args["function_tests"]
-    record.findings = args["findings"]
-    record.touched_customer_data = args["touched_customer_data"]
-    record.device_time = args.get("device_time")
+    record.cause = written.cause
+    record.method = written.method
+    record.items_done = written.items_done
+    record.function_tests = written.function_tests
+    record.findings = written.findings
+    record.touched_customer_data = written.touched_customer_data
+    record.device_time = written.device_time
     record.revision += 1
     session.flush()
     finding_consents = _granted(session, order.id, ConsentKind.NEW_FINDING)
@@ -582,6 +691,38 @@ def save_service_record(
         device_time=record.device_time,
     )
     return record, check
+
+
+@dataclass(frozen=True)
+class OnsiteRecord:
+    """Everything recorded on site for a job, each list in the order it happened."""
+
+    work_order_id: str
+    appointments: list[AppointmentConfirmation]
+    visits: list[Visit]
+    checklists: list[ChecklistSubmission]
+    missing_checklists: list[str]
+    stop_work_reports: list[StopWorkReport]
+    consents: list[Consent]
+    service_record: ServiceRecord | None
+
+
+def onsite_record_of(*, session: Session, order: WorkOrder) -> OnsiteRecord:
+    def rows(model: Any, order_by: Any) -> list[Any]:
+        return list(
+            session.scalars(sa.select(model).where(model.work_order_id == order.id).order_by(order_by))
+        )
+
+    return OnsiteRecord(
+        work_order_id=order.id,
+        appointments=rows(AppointmentConfirmation, AppointmentConfirmation.confirmed_at),
+        visits=rows(Visit, Visit.checked_in_at),
+        checklists=rows(ChecklistSubmission, ChecklistSubmission.submitted_at),
+        missing_checklists=missing_checklists(session, order),
+        stop_work_reports=rows(StopWorkReport, StopWorkReport.reported_at),
+        consents=rows(Consent, Consent.recorded_at),
+        service_record=service_record_of(session, order.id),
+    )
 
 
 def service_record_of(session: Session, order_id: str) -> ServiceRecord | None:

@@ -140,7 +140,7 @@ def test_stop_work_halts_the_job_alerts_the_dispatcher_until_resolved(
     dispatcher = factories.UserFactory(role="dispatcher")
     listed = client.get("/stop-work-reports", headers=auth(dispatcher))
     assert listed.status_code == 200, listed.json
-    assert [r["id"] for r in listed.json] == ["stop-1"]
+    assert [r["id"] for r in listed.json["items"]] == ["stop-1"]
     assert client.get("/stop-work-reports", headers=auth(technician.user)).status_code == 403
     resolved = client.post(
         "/stop-work-reports/stop-1/resolve",
@@ -148,7 +148,7 @@ def test_stop_work_halts_the_job_alerts_the_dispatcher_until_resolved(
         headers=auth(dispatcher),
     )
     assert resolved.status_code == 200 and resolved.json["resolved_at"]
-    assert client.get("/stop-work-reports", headers=auth(dispatcher)).json == []
+    assert client.get("/stop-work-reports", headers=auth(dispatcher)).json["items"] == []
     assert _start_repair(client, auth, technician, order).status_code == 200
     kinds = [
         e.kind
