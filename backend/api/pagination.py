@@ -1,7 +1,10 @@
-"""Cursor pagination for lists: keyset on (created_at, id), newest first, cursor signed and opaque."""
+"""Cursor pagination for lists: keyset on (created_at, id), newest first, or on any declared order
+(`paginate_by`); cursors are signed and opaque."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -9,7 +12,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from backend.errors import Problem
 
@@ -54,3 +57,101 @@ def paginate(
     rows = rows[:limit]
     next_cursor = _serializer().dumps([rows[-1].created_at.isoformat(), rows[-1].id]) if has_more else None
     return {"items": rows, "next_cursor": next_cursor, "has_more": has_more}
+
+
+# --- keyset on any order --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a list's order. The last key must be unique (an id) so that every row has one
+    place. A `nullable` column puts its NULLs first in either direction, on every database."""
+
+    column: InstrumentedAttribute[Any]
+    descending: bool = False
+    nullable: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.column)
+
+    def order_by(self) -> sa.UnaryExpression[Any]:
+        ordered = self.column.desc() if self.descending else self.column.asc()
+        return ordered.nulls_first() if self.nullable else ordered
+
+    def beyond(self, value: Any) -> sa.ColumnElement[bool]:
+        """Rows that come after `value` in this key's order."""
+        if value is None:
+            return self.column.is_not(None)
+        bound = sa.literal(value, self.column.type)
+        return self.column < bound if self.descending else self.column > bound
+
+    def equal(self, value: Any) -> sa.ColumnElement[bool]:
+        return self.column.is_(None) if value is None else self.column == sa.literal(value, self.column.type)
+
+    def dump(self, value: Any) -> Any:
+        return value.isoformat() if isinstance(value, datetime) else value
+
+    def load(self, raw: Any) -> Any:
+        if raw is not None and self._holds_datetimes():
+            loaded = datetime.fromisoformat(raw)
+            if loaded.tzinfo is None:
+                raise ValueError("naive datetime in a cursor")
+            return loaded
+        return raw
+
+    def _holds_datetimes(self) -> bool:
+        column_type = self.column.type
+        # A TypeDecorator (our UTCDateTime) reports `object` as its python_type: ask what it wraps.
+        return isinstance(getattr(column_type, "impl", column_type), sa.DateTime)
+
+
+def paginate_by(
+    session: Session,
+    stmt: sa.Select[Any],
+    keys: Sequence[SortKey],
+    cursor: str | None,
+    limit: int,
+) -> dict[str, Any]:
+    """A page of `stmt` in the order of `keys` (e.g. devices by when they were last heard from), with the
+    same response as `paginate`. The cursor names its keys: a cursor from another list is refused."""
+    names = [key.name for key in keys]
+    if cursor:
+        values = _load_keyset_cursor(cursor, keys, names)
+        stmt = stmt.where(_after(keys, values))
+    rows = list(session.scalars(stmt.order_by(*(key.order_by() for key in keys)).limit(limit + 1)))
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = None
+    if has_more:
+        last = rows[-1]
+        next_cursor = _keyset_serializer().dumps(
+            [names, [key.dump(getattr(last, key.column.key)) for key in keys]]
+        )
+    return {"items": rows, "next_cursor": next_cursor, "has_more": has_more}
+
+
+def _after(keys: Sequence[SortKey], values: list[Any]) -> sa.ColumnElement[bool]:
+    """Rows after the cursor's row: equal on the first i keys and beyond it on key i, for some i (a row
+    tuple comparison cannot mix ascending and descending keys)."""
+    branches = []
+    for i, key in enumerate(keys):
+        ties = [k.equal(v) for k, v in zip(keys[:i], values[:i], strict=True)]
+        branches.append(sa.and_(*ties, key.beyond(values[i])))
+    return sa.or_(*branches)
+
+
+def _keyset_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="keyset-cursor")
+
+
+def _load_keyset_cursor(cursor: str, keys: Sequence[SortKey], names: list[str]) -> list[Any]:
+    try:
+        cursor_names, raw_values = _keyset_serializer().loads(cursor)
+        if cursor_names != names or len(raw_values) != len(keys):
+            raise ValueError("a cursor of another list")
+        return [key.load(raw) for key, raw in zip(keys, raw_values, strict=True)]
+    except (BadSignature, ValueError, TypeError):
+        raise Problem(
+            "pagination.bad_cursor", "The cursor is not one this server issued.", status=400
+        ) from None

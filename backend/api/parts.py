@@ -8,18 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
-from backend.accounts.technicians import Technician
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import Problem, conflict, not_found
 from backend.extensions import Blueprint, db_session
-from backend.kernel.base import utcnow
 from backend.kernel.permissions import Permission
-from backend.parts import stock
-from backend.parts.access import get_visible_stock_location, visible_stock_locations
+from backend.parts import catalog, stock, warehouse
+from backend.parts.access import get_visible_stock_location
 from backend.parts.models import (
     CountSession,
     LocationKind,
@@ -88,9 +85,16 @@ class PartUpdateSchema(StrictSchema):
     active = ma.fields.Boolean()
 
 
-class PartListArgs(ma.Schema):
+class PartListArgs(PageArgs):
     category = ma.fields.String()
     q = ma.fields.String(metadata={"description": "Part of the SKU or name."})
+
+
+class PartPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(PartSchema))
+
+
+CATALOG_ORDER = (SortKey(Part.sku), SortKey(Part.id))
 
 
 class LocationSchema(ma.Schema):
@@ -171,10 +175,22 @@ class WriteOffSchema(StrictSchema):
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
 
 
-class MoveListArgs(ma.Schema):
+class MoveListArgs(PageArgs):
     location_id = ma.fields.String(required=True, validate=ID)
     sku = ma.fields.String(validate=SKU)
-    limit = ma.fields.Integer(load_default=200, validate=ma.validate.Range(min=1, max=1000))
+    # The ledger kept its page size (200, up to 1,000): it was a silent cut before pages had a cursor.
+    limit = ma.fields.Integer(
+        load_default=200,
+        validate=ma.validate.Range(min=1, max=1000),
+        metadata={"description": "Page size, 1 to 1,000."},
+    )
+
+
+class MovePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(MoveSchema))
+
+
+MOVE_HISTORY_ORDER = (SortKey(StockMove.created_at, descending=True), SortKey(StockMove.id))
 
 
 class SafetyStockSchema(StrictSchema):
@@ -258,31 +274,12 @@ class CountSchema(ma.Schema):
 
 
 def _part_by_sku(sku: str) -> Part:
-    part = db_session().scalars(sa.select(Part).where(Part.sku == sku)).one_or_none()
-    if part is None or not part.active:
-        raise Problem(
-            "part.unknown_sku",
-            f"No active part with SKU {sku!r}.",
-            status=422,
-            errors={"sku": ["Unknown SKU."]},
-        )
-    return part
+    return catalog.active_part_by_sku(session=db_session(), sku=sku)
 
 
 def _location(principal: Principal, location_id: str) -> StockLocation:
     """A location the caller may see: staff see all; a technician only their own van."""
     return get_visible_stock_location(db_session(), principal, location_id)
-
-
-def _balances(location: StockLocation) -> list[StockBalance]:
-    return list(
-        db_session().scalars(
-            sa.select(StockBalance)
-            .join(Part, Part.id == StockBalance.part_id)
-            .where(StockBalance.location_id == location.id)
-            .order_by(Part.sku)
-        )
-    )
 
 
 # --- catalog --------------------------------------------------------------------------------------
@@ -291,18 +288,14 @@ def _balances(location: StockLocation) -> list[StockBalance]:
 @blp.route("/parts")
 class Parts(MethodView):
     @blp.arguments(PartListArgs, location="query")
-    @blp.response(200, PartSchema(many=True))
+    @blp.response(200, PartPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[Part]:
-        """The parts catalog (devices receive it through sync too), ordered by SKU."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The parts catalog (devices receive it through sync too), ordered by SKU, one page at a time:
+        repeat with `cursor` set to `next_cursor` while `has_more`."""
         require(Permission.PARTS_READ)
-        stmt = sa.select(Part).where(Part.active.is_(True))
-        if "category" in args:
-            stmt = stmt.where(Part.category == args["category"])
-        if args.get("q"):
-            like = f"%{args['q']}%"
-            stmt = stmt.where(sa.or_(Part.sku.ilike(like), Part.name.ilike(like)))
-        return list(db_session().scalars(stmt.order_by(Part.sku)))
+        stmt = catalog.catalog_query(category=args.get("category"), text=args.get("q"))
+        return paginate_by(db_session(), stmt, CATALOG_ORDER, args.get("cursor"), args["limit"])
 
     @blp.arguments(PartCreateSchema)
     @blp.response(201, PartSchema)
@@ -310,13 +303,7 @@ class Parts(MethodView):
     def post(self, data: dict[str, Any]) -> Part:
         """Add a part to the catalog (warehouse). Prices are integer fen."""
         require(Permission.PARTS_MANAGE)
-        session = db_session()
-        if session.scalar(sa.select(Part.id).where(Part.sku == data["sku"])):
-            raise conflict("part.duplicate_sku", f"SKU {data['sku']} exists already.")
-        part = Part(**data)
-        session.add(part)
-        session.flush()
-        return part
+        return catalog.add_part(session=db_session(), fields=data)
 
 
 @blp.route("/parts/<string:part_id>")
@@ -326,10 +313,7 @@ class PartById(MethodView):
     def get(self, part_id: str) -> Part:
         """One catalog entry."""
         require(Permission.PARTS_READ)
-        part = db_session().get(Part, part_id)
-        if part is None:
-            raise not_found("part")
-        return part
+        return catalog.get_part(session=db_session(), part_id=part_id)
 
     @blp.arguments(PartUpdateSchema)
     @blp.response(200, PartSchema)
@@ -337,13 +321,7 @@ class PartById(MethodView):
     def patch(self, data: dict[str, Any], part_id: str) -> Part:
         """Change a part's price, name, warranty or retire it (warehouse). Past quotes keep their prices."""
         require(Permission.PARTS_MANAGE)
-        part = db_session().get(Part, part_id)
-        if part is None:
-            raise not_found("part")
-        for key, value in data.items():
-            setattr(part, key, value)
-        db_session().flush()
-        return part
+        return catalog.update_part(session=db_session(), part_id=part_id, changes=data)
 
 
 # --- locations and balances -----------------------------------------------------------------------
@@ -356,12 +334,7 @@ class Locations(MethodView):
     def get(self) -> list[StockLocation]:
         """Stock locations you may see: staff all; a technician their own van."""
         principal = require(Permission.STOCK_READ)
-        stmt = (
-            sa.select(StockLocation)
-            .where(visible_stock_locations(principal))
-            .order_by(StockLocation.kind, StockLocation.code)
-        )
-        return list(db_session().scalars(stmt))
+        return warehouse.visible_locations(session=db_session(), principal=principal)
 
     @blp.arguments(LocationCreateSchema)
     @blp.response(201, LocationSchema)
@@ -369,13 +342,7 @@ class Locations(MethodView):
     def post(self, data: dict[str, Any]) -> StockLocation:
         """Add a warehouse or service centre (vans are created with their technician's first stock)."""
         require(Permission.STOCK_MANAGE)
-        session = db_session()
-        if session.scalar(sa.select(StockLocation.id).where(StockLocation.code == data["code"])):
-            raise conflict("stock_location.duplicate_code", f"Code {data['code']} is taken.")
-        location = StockLocation(**data)
-        session.add(location)
-        session.flush()
-        return location
+        return warehouse.add_location(session=db_session(), fields=data)
 
 
 @blp.route("/stock/locations/<string:location_id>/balances")
@@ -384,7 +351,8 @@ class LocationBalances(MethodView):
     @blp.doc(security=BEARER)
     def get(self, location_id: str) -> list[StockBalance]:
         """What a location holds, per part (derived from the ledger). Another technician's van is 404."""
-        return _balances(_location(require(Permission.STOCK_READ), location_id))
+        location = _location(require(Permission.STOCK_READ), location_id)
+        return warehouse.balances_at(session=db_session(), location=location)
 
 
 @blp.route("/technicians/<string:technician_id>/van")
@@ -395,11 +363,8 @@ class TechnicianVan(MethodView):
         """A technician's van and its stock: the technician themself or staff (others get 404)."""
         principal = require(Permission.STOCK_READ)
         require_self_or_staff(principal, technician_id)
-        technician = db_session().get(Technician, technician_id)
-        if technician is None:
-            raise not_found("technician")
-        van = stock.van_for(db_session(), technician)
-        return {"location": van, "balances": _balances(van)}
+        van = warehouse.technician_van(session=db_session(), technician_id=technician_id)
+        return {"location": van, "balances": warehouse.balances_at(session=db_session(), location=van)}
 
 
 # --- ledger moves ---------------------------------------------------------------------------------
@@ -467,16 +432,15 @@ class WriteOffs(MethodView):
 @blp.route("/stock/moves")
 class Moves(MethodView):
     @blp.arguments(MoveListArgs, location="query")
-    @blp.response(200, MoveSchema(many=True))
+    @blp.response(200, MovePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[StockMove]:
-        """A location's ledger, newest first (a technician: their own van only)."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A location's ledger, newest first (a technician: their own van only), one page at a time:
+        repeat with `cursor` set to `next_cursor` while `has_more`."""
         location = _location(require(Permission.STOCK_READ), args["location_id"])
-        stmt = sa.select(StockMove).where(StockMove.location_id == location.id)
-        if "sku" in args:
-            stmt = stmt.where(StockMove.part_id == _part_by_sku(args["sku"]).id)
-        stmt = stmt.order_by(StockMove.created_at.desc(), StockMove.id).limit(args["limit"])
-        return list(db_session().scalars(stmt))
+        part = _part_by_sku(args["sku"]) if "sku" in args else None
+        stmt = warehouse.move_history_query(location=location, part=part)
+        return paginate_by(db_session(), stmt, MOVE_HISTORY_ORDER, args.get("cursor"), args["limit"])
 
 
 # --- safety stock, procurement, discrepancies -----------------------------------------------------
@@ -490,20 +454,13 @@ class SafetyLevels(MethodView):
     def put(self, data: dict[str, Any]) -> SafetyStock:
         """Set a part's safety stock at a location; falling below it asks procurement for more."""
         principal = require(Permission.STOCK_MANAGE)
-        session = db_session()
-        location = _location(principal, data["location_id"])
-        part = _part_by_sku(data["sku"])
-        level = session.scalars(
-            sa.select(SafetyStock).where(
-                SafetyStock.location_id == location.id, SafetyStock.part_id == part.id
-            )
-        ).one_or_none()
-        if level is None:
-            level = SafetyStock(location_id=location.id, part_id=part.id, minimum=0, reorder_quantity=1)
-            session.add(level)
-        level.minimum, level.reorder_quantity = data["minimum"], data["reorder_quantity"]
-        session.flush()
-        return level
+        return warehouse.set_safety_stock(
+            session=db_session(),
+            location=_location(principal, data["location_id"]),
+            part=_part_by_sku(data["sku"]),
+            minimum=data["minimum"],
+            reorder_quantity=data["reorder_quantity"],
+        )
 
 
 @blp.route("/stock/procurement-requests")
@@ -514,8 +471,7 @@ class ProcurementRequests(MethodView):
     def get(self, args: dict[str, Any]) -> list[ProcurementRequest]:
         """Procurement requests raised by safety stock (default: the open ones)."""
         require(Permission.STOCK_MANAGE)
-        stmt = sa.select(ProcurementRequest).where(ProcurementRequest.status == args["status"])
-        return list(db_session().scalars(stmt.order_by(ProcurementRequest.created_at)))
+        return warehouse.procurement_requests(session=db_session(), status=args["status"])
 
 
 @blp.route("/stock/discrepancies")
@@ -526,8 +482,7 @@ class Discrepancies(MethodView):
     def get(self, args: dict[str, Any]) -> list[StockDiscrepancy]:
         """Stock oddities from the field for the warehouse (default: the open ones)."""
         require(Permission.STOCK_MANAGE)
-        stmt = sa.select(StockDiscrepancy).where(StockDiscrepancy.status == args["status"])
-        return list(db_session().scalars(stmt.order_by(StockDiscrepancy.created_at)))
+        return warehouse.discrepancies(session=db_session(), status=args["status"])
 
 
 @blp.route("/stock/discrepancies/<string:discrepancy_id>/resolve")
@@ -538,25 +493,16 @@ class ResolveDiscrepancy(MethodView):
     def post(self, data: dict[str, Any], discrepancy_id: str) -> StockDiscrepancy:
         """Close a discrepancy with what was done (e.g. a count posted, a late transfer booked)."""
         principal = require(Permission.STOCK_MANAGE)
-        record = db_session().get(StockDiscrepancy, discrepancy_id)
-        if record is None:
-            raise not_found("stock_discrepancy")
-        if record.status != "open":
-            raise conflict("stock_discrepancy.resolved", "Already resolved.")
-        record.status, record.resolution = "resolved", data["resolution"]
-        record.resolved_by_user_id, record.resolved_at = principal.user_id, utcnow()
-        db_session().flush()
-        return record
+        return warehouse.resolve_discrepancy(
+            session=db_session(), discrepancy_id=discrepancy_id, by=principal, resolution=data["resolution"]
+        )
 
 
 # --- inventory counts -----------------------------------------------------------------------------
 
 
 def _count(count_id: str) -> CountSession:
-    count = db_session().get(CountSession, count_id)
-    if count is None:
-        raise not_found("stock_count")
-    return count
+    return stock.get_count(session=db_session(), count_id=count_id)
 
 
 @blp.route("/stock/counts")

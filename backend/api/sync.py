@@ -9,18 +9,17 @@ from typing import Any
 
 import marshmallow as ma
 import orjson
-import sqlalchemy as sa
 from flask import Response, current_app, g, request
 from flask.views import MethodView
 
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import Problem, not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.base import utcnow
 from backend.kernel.permissions import Permission
-from backend.sync import protocol
-from backend.sync.devices import device_for, quarantined_counts, silent_since
+from backend.sync import protocol, quarantine
+from backend.sync.devices import count_quarantined, device_for, devices_query
 from backend.sync.models import SyncDevice, SyncFlag, SyncMutation
 from backend.sync.pull import LIMIT_DEFAULT, LIMIT_MAX, pull_changes
 from backend.sync.push import MAX_BATCH, PushedMutation, push_mutations
@@ -244,7 +243,15 @@ class DeviceSchema(ma.Schema):
     quarantined = ma.fields.Integer(metadata={"description": "Rejected mutations not yet resolved."})
 
 
-class DeviceListArgs(ma.Schema):
+class DevicePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(DeviceSchema))
+
+
+# Least recently heard from first; never-seen devices (no `last_seen_at`) lead on every database.
+DEVICE_ORDER = (SortKey(SyncDevice.last_seen_at, nullable=True), SortKey(SyncDevice.id))
+
+
+class DeviceListArgs(PageArgs):
     silent_hours = ma.fields.Float(
         validate=ma.validate.Range(min=0, min_inclusive=False, max=24 * 365),
         metadata={"description": "Only devices not heard from for this many hours (or never)."},
@@ -270,36 +277,33 @@ class Devices(MethodView):
             platform=data.get("platform"),
         )
         session.flush()
-        device.quarantined = quarantined_counts(session, [device.id]).get(device.id, 0)  # type: ignore[attr-defined]
+        count_quarantined(session=session, devices=[device])
         return device
 
     @blp.arguments(DeviceListArgs, location="query")
-    @blp.response(200, DeviceSchema(many=True))
+    @blp.response(200, DevicePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[SyncDevice]:
-        """Devices and their sync health. Technicians see their own; dispatchers see all and can ask
-        for those silent for `silent_hours`."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Devices and their sync health, least recently heard from first (never-seen devices lead).
+        Technicians see their own; dispatchers see all and can ask for those silent for `silent_hours`.
+        One page at a time: repeat with `cursor` set to `next_cursor` while `has_more`."""
         principal = require(Permission.SYNC_DEVICE_READ)
         session = db_session()
-        stmt = sa.select(SyncDevice)
-        if not principal.is_staff:
-            stmt = stmt.where(SyncDevice.user_id == principal.user_id)
-        if "technician_id" in args:
-            stmt = stmt.where(SyncDevice.technician_id == args["technician_id"])
-        if "silent_hours" in args:
-            stmt = stmt.where(silent_since(args["silent_hours"]))
-        devices = list(session.scalars(stmt.order_by(SyncDevice.last_seen_at, SyncDevice.id).limit(1000)))
-        counts = quarantined_counts(session, [d.id for d in devices])
-        for device in devices:
-            device.quarantined = counts.get(device.id, 0)  # type: ignore[attr-defined]
-        return devices
+        stmt = devices_query(
+            principal=principal,
+            technician_id=args.get("technician_id"),
+            silent_hours=args.get("silent_hours"),
+        )
+        page = paginate_by(session, stmt, DEVICE_ORDER, args.get("cursor"), args["limit"])
+        count_quarantined(session=session, devices=page["items"])
+        return page
 
 
 # -- quarantine ------------------------------------------------------------------------------------
 
 
-class QuarantineArgs(ma.Schema):
-    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(["open", "resolved", "all"]))
+class QuarantineArgs(PageArgs):
+    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(quarantine.STATES))
     device_id = ma.fields.String(validate=DEVICE_ID)
     technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
 
@@ -322,6 +326,13 @@ class QuarantinedSchema(ma.Schema):
     resolution_note = ma.fields.String(allow_none=True)
 
 
+class QuarantinePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(QuarantinedSchema))
+
+
+QUARANTINE_ORDER = (SortKey(SyncMutation.received_at, descending=True), SortKey(SyncMutation.id))
+
+
 class ResolveQuarantineSchema(StrictSchema):
     resolution = ma.fields.String(
         required=True,
@@ -333,22 +344,16 @@ class ResolveQuarantineSchema(StrictSchema):
 @blp.route("/quarantine")
 class Quarantine(MethodView):
     @blp.arguments(QuarantineArgs, location="query")
-    @blp.response(200, QuarantinedSchema(many=True))
+    @blp.response(200, QuarantinePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[SyncMutation]:
-        """Rejected mutations kept for staff (newest first): what the device sent and why it failed."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Rejected mutations kept for staff (newest first): what the device sent and why it failed.
+        One page at a time: repeat with `cursor` set to `next_cursor` while `has_more`."""
         require(Permission.SYNC_QUARANTINE_READ)
-        stmt = sa.select(SyncMutation).where(SyncMutation.status == "rejected")
-        if args["state"] == "open":
-            stmt = stmt.where(SyncMutation.resolved_at.is_(None))
-        elif args["state"] == "resolved":
-            stmt = stmt.where(SyncMutation.resolved_at.is_not(None))
-        if "device_id" in args:
-            stmt = stmt.where(SyncMutation.device_id == args["device_id"])
-        if "technician_id" in args:
-            stmt = stmt.where(SyncMutation.technician_id == args["technician_id"])
-        order = (SyncMutation.received_at.desc(), SyncMutation.id)
-        return list(db_session().scalars(stmt.order_by(*order).limit(500)))
+        stmt = quarantine.quarantine_query(
+            state=args["state"], device_id=args.get("device_id"), technician_id=args.get("technician_id")
+        )
+        return paginate_by(db_session(), stmt, QUARANTINE_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/quarantine/<string:mutation_id>/resolve")
@@ -359,24 +364,20 @@ class ResolveQuarantined(MethodView):
     def post(self, data: dict[str, Any], mutation_id: str) -> SyncMutation:
         """Close a quarantined mutation with what was done about it."""
         principal = require(Permission.SYNC_QUARANTINE_RESOLVE)
-        session = db_session()
-        row = session.get(SyncMutation, mutation_id, with_for_update=True)
-        if row is None or row.status != "rejected":
-            raise not_found("quarantined_mutation")
-        if row.resolved_at is not None:
-            raise Problem("quarantine.already_resolved", "This mutation was already resolved.", status=409)
-        row.resolved_at = utcnow()
-        row.resolved_by_user_id = principal.user_id
-        row.resolution = data["resolution"]
-        row.resolution_note = data.get("note")
-        return row
+        return quarantine.resolve_quarantined(
+            session=db_session(),
+            mutation_id=mutation_id,
+            by=principal,
+            resolution=data["resolution"],
+            note=data.get("note"),
+        )
 
 
 # -- flags -----------------------------------------------------------------------------------------
 
 
-class FlagArgs(ma.Schema):
-    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(["open", "resolved", "all"]))
+class FlagArgs(PageArgs):
+    state = ma.fields.String(load_default="open", validate=ma.validate.OneOf(quarantine.STATES))
     work_order_id = ma.fields.String(validate=ma.validate.Length(max=36))
     technician_id = ma.fields.String(validate=ma.validate.Length(max=36))
 
@@ -396,6 +397,13 @@ class FlagSchema(ma.Schema):
     resolution_note = ma.fields.String(allow_none=True)
 
 
+class FlagPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(FlagSchema))
+
+
+FLAG_ORDER = (SortKey(SyncFlag.created_at, descending=True), SortKey(SyncFlag.id))
+
+
 class ResolveFlagSchema(StrictSchema):
     note = ma.fields.String(validate=ma.validate.Length(max=1000))
 
@@ -403,21 +411,18 @@ class ResolveFlagSchema(StrictSchema):
 @blp.route("/flags")
 class Flags(MethodView):
     @blp.arguments(FlagArgs, location="query")
-    @blp.response(200, FlagSchema(many=True))
+    @blp.response(200, FlagPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[SyncFlag]:
-        """Field data accepted with a remark for the dispatcher (e.g. notes on a job reassigned meanwhile)."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Field data accepted with a remark for the dispatcher (e.g. notes on a job reassigned meanwhile),
+        newest first. One page at a time: repeat with `cursor` set to `next_cursor` while `has_more`."""
         require(Permission.SYNC_FLAG_READ)
-        stmt = sa.select(SyncFlag)
-        if args["state"] == "open":
-            stmt = stmt.where(SyncFlag.resolved_at.is_(None))
-        elif args["state"] == "resolved":
-            stmt = stmt.where(SyncFlag.resolved_at.is_not(None))
-        if "work_order_id" in args:
-            stmt = stmt.where(SyncFlag.work_order_id == args["work_order_id"])
-        if "technician_id" in args:
-            stmt = stmt.where(SyncFlag.technician_id == args["technician_id"])
-        return list(db_session().scalars(stmt.order_by(SyncFlag.created_at.desc(), SyncFlag.id).limit(500)))
+        stmt = quarantine.flags_query(
+            state=args["state"],
+            work_order_id=args.get("work_order_id"),
+            technician_id=args.get("technician_id"),
+        )
+        return paginate_by(db_session(), stmt, FLAG_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/flags/<string:flag_id>/resolve")
@@ -428,15 +433,9 @@ class ResolveFlag(MethodView):
     def post(self, data: dict[str, Any], flag_id: str) -> SyncFlag:
         """Mark a flag as seen and handled."""
         principal = require(Permission.SYNC_FLAG_RESOLVE)
-        session = db_session()
-        flag = session.get(SyncFlag, flag_id, with_for_update=True)
-        if flag is None:
-            raise not_found("sync_flag")
-        if flag.resolved_at is None:
-            flag.resolved_at = utcnow()
-            flag.resolved_by_user_id = principal.user_id
-            flag.resolution_note = data.get("note")
-        return flag
+        return quarantine.resolve_flag(
+            session=db_session(), flag_id=flag_id, by=principal, note=data.get("note")
+        )
 
 
 __all__ = ["MAX_BATCH", "blp"]

@@ -599,6 +599,13 @@ def open_count(
     return count
 
 
+def get_count(*, session: Session, count_id: str) -> CountSession:
+    count = session.get(CountSession, count_id)
+    if count is None:
+        raise not_found("stock_count")
+    return count
+
+
 def record_count(session: Session, *, count: CountSession, part: Part, counted: int) -> CountLine:
     """Set (or correct) the counted quantity of a part; posting compares it with the ledger."""
     if count.status != "open":

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from backend.errors import Problem, not_found
 from backend.kernel.base import utcnow
-from backend.policy import Principal
+from backend.policy import Principal, sees_every_device
 from backend.sync.models import SyncDevice, SyncMutation
 
 
@@ -86,3 +86,25 @@ def silent_since(hours: float, now: datetime | None = None) -> sa.ColumnElement[
     """Devices not heard from for `hours` (or never)."""
     cutoff = (now or utcnow()) - timedelta(hours=hours)
     return sa.or_(SyncDevice.last_seen_at.is_(None), SyncDevice.last_seen_at < cutoff)
+
+
+def devices_query(
+    *, principal: Principal, technician_id: str | None = None, silent_hours: float | None = None
+) -> sa.Select[SyncDevice]:
+    """The devices the caller may watch (see `sees_every_device`), of one technician or silent for
+    `silent_hours` if given (unordered: the caller pages it)."""
+    stmt = sa.select(SyncDevice)
+    if not sees_every_device(principal):
+        stmt = stmt.where(SyncDevice.user_id == principal.user_id)
+    if technician_id is not None:
+        stmt = stmt.where(SyncDevice.technician_id == technician_id)
+    if silent_hours is not None:
+        stmt = stmt.where(silent_since(silent_hours))
+    return stmt
+
+
+def count_quarantined(*, session: Session, devices: list[SyncDevice]) -> None:
+    """Set each device's `quarantined`: how many of its rejected mutations are not yet resolved."""
+    counts = quarantined_counts(session, [device.id for device in devices])
+    for device in devices:
+        device.quarantined = counts.get(device.id, 0)  # type: ignore[attr-defined]

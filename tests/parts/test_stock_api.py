@@ -44,7 +44,7 @@ def test_warehouse_receives_and_issues_to_a_van_and_the_technician_sees_it(clien
     assert [(m["quantity"], m["balance_after"]) for m in issued.get_json()] == [(-4, 6), (4, 4)]
     mine = client.get(f"/technicians/{tech.id}/van", headers=auth(tech.user)).get_json()
     assert [(b["sku"], b["quantity"]) for b in mine["balances"]] == [("CAP-35UF", 4)]
-    moves = client.get(f"/stock/moves?location_id={warehouse.id}", headers=clerk_headers).get_json()
+    moves = client.get(f"/stock/moves?location_id={warehouse.id}", headers=clerk_headers).get_json()["items"]
     assert [(m["kind"], m["quantity"], m["actor_name"]) for m in moves][-1] == ("receive", 10, "王仓管")
     assert part.id == moves[0]["part_id"]
 
@@ -153,7 +153,7 @@ def test_count_over_http_posts_the_difference_in_the_counters_name(client, db, c
     ]
     balances = client.get(f"/stock/locations/{warehouse.id}/balances", headers=clerk_headers).get_json()
     assert [(b["sku"], b["quantity"]) for b in balances] == [("PCB-7", 6)]
-    moves = client.get(f"/stock/moves?location_id={warehouse.id}", headers=clerk_headers).get_json()
+    moves = client.get(f"/stock/moves?location_id={warehouse.id}", headers=clerk_headers).get_json()["items"]
     assert (moves[0]["kind"], moves[0]["quantity"], moves[0]["actor_name"]) == ("adjustment", 1, "赵盘点")
 
 
@@ -214,7 +214,7 @@ def test_catalog_is_managed_by_the_warehouse_and_read_by_technicians(client, db,
     assert created.status_code == 201 and created.get_json()["genuine"] is True
     assert fraction.status_code == 422 and "unit_price_fen" in fraction.get_json()["errors"]
     assert by_tech.status_code == 403
-    catalog = client.get("/parts?category=compressor", headers=auth(tech.user)).get_json()
+    catalog = client.get("/parts?category=compressor", headers=auth(tech.user)).get_json()["items"]
     assert [(p["sku"], p["unit_price_fen"], p["warranty_months"]) for p in catalog] == [
         ("COMP-1", 98_000, 24)
     ]

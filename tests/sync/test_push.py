@@ -116,8 +116,8 @@ def test_bad_mutations_are_rejected_one_by_one_and_quarantined_while_the_rest_ap
     dispatcher = factories.UserFactory(role="dispatcher")
     listed = client.get("/sync/quarantine", headers=auth(dispatcher))
     assert listed.status_code == 200
-    assert {q["id"] for q in listed.json} == {m["id"] for m in batch[:3]}
-    assert {q["result"]["problem"]["code"] for q in listed.json} == {
+    assert {q["id"] for q in listed.json["items"]} == {m["id"] for m in batch[:3]}
+    assert {q["result"]["problem"]["code"] for q in listed.json["items"]} == {
         "mutation.unknown",
         "mutation.invalid_args",
         "work_order.not_found",
@@ -128,7 +128,7 @@ def test_bad_mutations_are_rejected_one_by_one_and_quarantined_while_the_rest_ap
         headers=auth(dispatcher),
     )
     assert resolved.status_code == 200 and resolved.json["resolution"] == "dismissed"
-    still_open = client.get("/sync/quarantine", headers=auth(dispatcher)).json
+    still_open = client.get("/sync/quarantine", headers=auth(dispatcher)).json["items"]
     assert {q["id"] for q in still_open} == {m["id"] for m in batch[1:3]}
     assert client.get("/sync/quarantine", headers=auth(tech.user)).status_code == 403
     assert (
@@ -140,7 +140,7 @@ def test_bad_mutations_are_rejected_one_by_one_and_quarantined_while_the_rest_ap
         == 404
     )
 
-    devices = client.get("/sync/devices", headers=auth(tech.user)).json
+    devices = client.get("/sync/devices", headers=auth(tech.user)).json["items"]
     assert devices[0]["quarantined"] == 2
     assert devices[0]["last_error_code"] == "work_order.not_found"
 
@@ -237,13 +237,13 @@ def test_a_note_on_a_job_taken_away_is_kept_and_flagged_for_the_dispatcher(db, c
     assert result["status"] == "applied"
     assert result["flags"][0]["code"] == "work_order.reassigned_meanwhile"
     assert [n.message for n in _notes(db, order.id)] == ["offline note"]
-    flags = client.get("/sync/flags", headers=auth(dispatcher)).json
+    flags = client.get("/sync/flags", headers=auth(dispatcher)).json["items"]
     assert [(f["code"], f["work_order_id"], f["technician_id"]) for f in flags] == [
         ("work_order.reassigned_meanwhile", order.id, old.id)
     ]
     done = client.post(f"/sync/flags/{flags[0]['id']}/resolve", json={"note": "ok"}, headers=auth(dispatcher))
     assert done.status_code == 200 and done.json["resolved_at"]
-    assert client.get("/sync/flags", headers=auth(dispatcher)).json == []
+    assert client.get("/sync/flags", headers=auth(dispatcher)).json["items"] == []
     assert client.get("/sync/flags", headers=auth(old.user)).status_code == 403
 
 
@@ -266,7 +266,7 @@ def test_devices_are_bound_to_their_technician_and_others_get_404(db, client, sy
     for resp in (stolen, grabbed, pulled):
         assert resp.status_code == 404 and resp.json["code"] == "sync_device.not_found"
     assert _notes(db, order.id) == []
-    assert client.get("/sync/devices", headers=auth(intruder.user)).json == []
+    assert client.get("/sync/devices", headers=auth(intruder.user)).json["items"] == []
 
 
 def test_dispatchers_list_devices_silent_for_n_hours(db, client, sync_headers, auth):
@@ -283,8 +283,8 @@ def test_dispatchers_list_devices_silent_for_n_hours(db, client, sync_headers, a
     silent = client.get("/sync/devices", query_string={"silent_hours": 24}, headers=auth(dispatcher))
 
     assert silent.status_code == 200
-    assert [d["id"] for d in silent.json] == ["quiet"]
-    everyone = client.get("/sync/devices", headers=auth(dispatcher)).json
+    assert [d["id"] for d in silent.json["items"]] == ["quiet"]
+    everyone = client.get("/sync/devices", headers=auth(dispatcher)).json["items"]
     assert {d["id"] for d in everyone} == {"quiet", "busy"}
     busy_row = next(d for d in everyone if d["id"] == "busy")
     assert busy_row["last_pull_at"] and busy_row["last_push_at"] is None and busy_row["quarantined"] == 0

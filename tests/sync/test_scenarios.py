@@ -119,9 +119,11 @@ def test_reassignment_while_offline_keeps_the_old_technicians_work_flagged_and_m
         e["id"] for e in new_phone.replica["work_order_events"].values() if e["work_order_id"] == order.id
     }
     assert set(notes) <= arrived
-    flags = client.get("/sync/flags", query_string={"work_order_id": order.id}, headers=auth(dispatcher)).json
+    flags = client.get(
+        "/sync/flags", query_string={"work_order_id": order.id}, headers=auth(dispatcher)
+    ).json["items"]
     assert len(flags) == 2 and {f["technician_id"] for f in flags} == {old.id}
-    quarantined = client.get("/sync/quarantine", headers=auth(dispatcher)).json
+    quarantined = client.get("/sync/quarantine", headers=auth(dispatcher)).json["items"]
     assert [q["id"] for q in quarantined] == [move]
     pull_until_converged(app, old_phone, old.id)
     pull_until_converged(app, new_phone, new.id)

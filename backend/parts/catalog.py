@@ -1,0 +1,63 @@
+"""The parts catalog: what the warehouse stocks and technicians fit, priced in integer fen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from backend.errors import Problem, conflict, not_found
+from backend.parts.models import Part
+from backend.parts.pricing import catalog_part
+
+
+def catalog_query(*, category: str | None = None, text: str | None = None) -> sa.Select[Part]:
+    """Active parts, optionally of one category or with `text` in their SKU or name (unordered: the
+    caller pages it)."""
+    stmt = sa.select(Part).where(Part.active.is_(True))
+    if category is not None:
+        stmt = stmt.where(Part.category == category)
+    if text:
+        like = f"%{text}%"
+        stmt = stmt.where(sa.or_(Part.sku.ilike(like), Part.name.ilike(like)))
+    return stmt
+
+
+def active_part_by_sku(*, session: Session, sku: str) -> Part:
+    """The active part with this SKU; an unknown or retired SKU is a 422 on the `sku` field."""
+    part = catalog_part(session, sku)
+    if part is None:
+        raise Problem(
+            "part.unknown_sku",
+            f"No active part with SKU {sku!r}.",
+            status=422,
+            errors={"sku": ["Unknown SKU."]},
+        )
+    return part
+
+
+def get_part(*, session: Session, part_id: str) -> Part:
+    part = session.get(Part, part_id)
+    if part is None:
+        raise not_found("part")
+    return part
+
+
+def add_part(*, session: Session, fields: dict[str, Any]) -> Part:
+    """A new catalog entry; SKUs are unique (a second one is a 409)."""
+    if session.scalar(sa.select(Part.id).where(Part.sku == fields["sku"])):
+        raise conflict("part.duplicate_sku", f"SKU {fields['sku']} exists already.")
+    part = Part(**fields)
+    session.add(part)
+    session.flush()
+    return part
+
+
+def update_part(*, session: Session, part_id: str, changes: dict[str, Any]) -> Part:
+    """Change a part's name, price, warranty or retire it; past quotes keep the prices they quoted."""
+    part = get_part(session=session, part_id=part_id)
+    for key, value in changes.items():
+        setattr(part, key, value)
+    session.flush()
+    return part

@@ -1,0 +1,172 @@
+"""The catalog and a location's ledger come in pages: walking every page gives each row exactly once, in
+the list's order, and `has_more` is true on every page but the last."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+
+from backend.parts import stock
+from backend.parts.models import StockMove
+from tests import factories
+
+
+@pytest.fixture
+def clerk_headers(auth: Any, warehouse_user: Any) -> dict[str, str]:
+    """Bearer headers of the warehouse clerk."""
+    return auth(warehouse_user)
+
+
+def walk(client: FlaskClient, url: str, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """Every page of a list, following `next_cursor`, checking that `has_more` says whether one follows."""
+    pages: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        resp = client.get(url, query_string=query, headers=headers)
+        assert resp.status_code == 200, resp.get_json()
+        page = resp.get_json()
+        pages.append(page)
+        assert page["has_more"] is (page["next_cursor"] is not None)
+        if not page["has_more"]:
+            return pages
+        cursor = page["next_cursor"]
+        assert len(pages) < 50, "the cursor does not advance"
+
+
+def ids(pages: list[dict[str, Any]]) -> list[str]:
+    return [item["id"] for page in pages for item in page["items"]]
+
+
+def test_the_catalog_walks_every_active_part_once_by_sku(client, db, auth) -> None:
+    skus = [f"CAT-{n:02d}" for n in range(7)]
+    for sku in reversed(skus):
+        factories.PartFactory(sku=sku)
+    factories.PartFactory(sku="CAT-RETIRED", active=False)
+    tech = factories.TechnicianFactory()
+
+    pages = walk(client, "/parts", auth(tech.user), limit=3)
+
+    assert [len(page["items"]) for page in pages] == [3, 3, 1]
+    assert [page["has_more"] for page in pages] == [True, True, False]
+    assert [item["sku"] for page in pages for item in page["items"]] == skus
+
+
+def test_a_filtered_catalog_that_fits_one_page_says_there_is_no_more(client, db, auth) -> None:
+    for n in range(4):
+        factories.PartFactory(sku=f"FAN-{n}", category="fan")
+    factories.PartFactory(sku="CAP-1", category="capacitor")
+    tech = factories.TechnicianFactory()
+
+    exact = client.get(
+        "/parts", query_string={"category": "fan", "limit": 4}, headers=auth(tech.user)
+    ).get_json()
+    searched = walk(client, "/parts", auth(tech.user), q="fan-", limit=2)
+
+    assert [p["sku"] for p in exact["items"]] == ["FAN-0", "FAN-1", "FAN-2", "FAN-3"]
+    assert exact["has_more"] is False and exact["next_cursor"] is None
+    assert [item["sku"] for page in searched for item in page["items"]] == [
+        "FAN-0",
+        "FAN-1",
+        "FAN-2",
+        "FAN-3",
+    ]
+    assert [page["has_more"] for page in searched] == [True, False]
+
+
+def test_the_ledger_walks_every_move_once_newest_first(client, db, clerk, clerk_headers) -> None:
+    part = factories.PartFactory(sku="PCB-1")
+    warehouse = factories.WarehouseFactory()
+    elsewhere = factories.WarehouseFactory()
+    for n in range(9):
+        stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=1, reason=f"PO-{n}")
+    stock.receive(db, actor=clerk, location=elsewhere, part=part, quantity=1)
+    db.commit()
+    expected = list(
+        db.scalars(
+            sa.select(StockMove.id)
+            .where(StockMove.location_id == warehouse.id)
+            .order_by(StockMove.created_at.desc(), StockMove.id)
+        )
+    )
+
+    pages = walk(client, "/stock/moves", clerk_headers, location_id=warehouse.id, limit=4)
+
+    assert [len(page["items"]) for page in pages] == [4, 4, 1]
+    assert ids(pages) == expected
+    assert [item["reason"] for page in pages for item in page["items"]] == [
+        f"PO-{n}" for n in range(8, -1, -1)
+    ]
+
+
+def test_moves_booked_at_the_same_instant_are_neither_lost_nor_repeated(client, db, clerk, clerk_headers):
+    part = factories.PartFactory(sku="VALVE-9")
+    warehouse = factories.WarehouseFactory()
+    for _ in range(7):
+        stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=2)
+    db.execute(
+        sa.update(StockMove)
+        .where(StockMove.location_id == warehouse.id)
+        .values(created_at=datetime(2024, 5, 1, 8, 0, tzinfo=UTC))
+    )
+    db.commit()
+    expected = sorted(db.scalars(sa.select(StockMove.id).where(StockMove.location_id == warehouse.id)))
+
+    pages = walk(client, "/stock/moves", clerk_headers, location_id=warehouse.id, sku="VALVE-9", limit=3)
+
+    assert ids(pages) == expected
+    assert [page["has_more"] for page in pages] == [True, True, False]
+
+
+def test_the_ledger_keeps_its_default_page_of_200_and_allows_up_to_1000(client, db, clerk, clerk_headers):
+    part = factories.PartFactory(sku="BELT-1")
+    warehouse = factories.WarehouseFactory()
+    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=3)
+    db.commit()
+
+    default = client.get("/stock/moves", query_string={"location_id": warehouse.id}, headers=clerk_headers)
+    largest = client.get(
+        "/stock/moves", query_string={"location_id": warehouse.id, "limit": 1000}, headers=clerk_headers
+    )
+    too_many = client.get(
+        "/stock/moves", query_string={"location_id": warehouse.id, "limit": 1001}, headers=clerk_headers
+    )
+
+    assert len(default.get_json()["items"]) == 1 and default.get_json()["has_more"] is False
+    assert largest.status_code == 200
+    assert too_many.status_code == 422
+
+
+def test_a_cursor_from_another_list_or_forged_is_refused(client, db, auth, clerk_headers) -> None:
+    factories.PartFactory(sku="A-1")
+    factories.PartFactory(sku="A-2")
+    warehouse = factories.WarehouseFactory()
+    catalog_cursor = client.get("/parts", query_string={"limit": 1}, headers=clerk_headers).get_json()[
+        "next_cursor"
+    ]
+
+    reused = client.get(
+        "/stock/moves",
+        query_string={"location_id": warehouse.id, "cursor": catalog_cursor},
+        headers=clerk_headers,
+    )
+    forged = client.get("/parts", query_string={"cursor": "not-a-cursor"}, headers=clerk_headers)
+
+    assert reused.status_code == forged.status_code == 400
+    assert reused.get_json()["code"] == forged.get_json()["code"] == "pagination.bad_cursor"
+
+
+def test_a_technician_pages_only_their_own_vans_ledger(client, db, auth) -> None:
+    mine, theirs = factories.TechnicianFactory(), factories.TechnicianFactory()
+    their_van = client.get(f"/technicians/{theirs.id}/van", headers=auth(theirs.user)).get_json()["location"]
+    my_van = client.get(f"/technicians/{mine.id}/van", headers=auth(mine.user)).get_json()["location"]
+
+    own = client.get("/stock/moves", query_string={"location_id": my_van["id"]}, headers=auth(mine.user))
+    other = client.get("/stock/moves", query_string={"location_id": their_van["id"]}, headers=auth(mine.user))
+
+    assert own.status_code == 200 and own.get_json() == {"items": [], "next_cursor": None, "has_more": False}
+    assert other.status_code == 404
