@@ -146,6 +146,43 @@ def require_self_or_staff(principal: Principal, technician_id: str) -> None:
     raise not_found("technician")
 
 
+# -- evidence, assignment (added with the typed inputs of intake and evidence)
+
+
+def has_role_in(principal: Principal, roles: frozenset[str]) -> bool:
+    """Whether a table that names roles (the state machine's assigners) lets the caller in."""
+    return principal.role in roles
+
+
+def sees_field_locations(principal: Principal) -> bool:
+    """Staff and technicians see where a photo was taken; customers and partners get copies without GPS."""
+    return principal.is_staff or principal.is_technician
+
+
+def sees_unverified_evidence(principal: Principal) -> bool:
+    """Customers and partners see only verified evidence (besides their own uploads); others every state."""
+    return not (principal.is_customer or principal.is_partner)
+
+
+def adds_evidence_to_requests(principal: Principal) -> bool:
+    """A request's photos come from whoever filed or handles it; technicians add evidence to jobs only."""
+    return not principal.is_technician
+
+
+def adds_evidence_to_job(principal: Principal, order: OwnedJob) -> bool:
+    """A technician adds evidence to the jobs assigned to them; others to any job they can see."""
+    return not principal.is_technician or order.assignee_id == principal.technician_id
+
+
+# -- sync devices (added with the paged device list)
+
+
+def sees_every_device(principal: Principal) -> bool:
+    """Staff watch every device's sync health; anyone else (a technician) only the devices registered to
+    them."""
+    return principal.is_staff
+
+
 __all__ = [
     "ALL_STAFF",
     "PARTNER",
@@ -165,4 +202,10 @@ __all__ = [
     "roles_with",
     "row_scope",
     "sees_internal_events",
+    "adds_evidence_to_job",
+    "adds_evidence_to_requests",
+    "has_role_in",
+    "sees_field_locations",
+    "sees_unverified_evidence",
+    "sees_every_device",
 ]

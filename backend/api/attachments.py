@@ -10,17 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import Response, current_app, request, send_file
 from flask.views import MethodView
 
 from backend.api.problems import problem_response
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import Problem, not_found
-from backend.evidence.access import get_own_attachment, get_visible_attachment, visible_attachments
+from backend.errors import Problem
+from backend.evidence.access import check_evidence_owner, get_own_attachment, get_visible_attachment
 from backend.evidence.backends import LocalBlobStore
-from backend.evidence.models import Attachment, AttachmentState
+from backend.evidence.models import Attachment
 from backend.evidence.schemas import (
     AttachmentDeclarationSchema,
     TicketSchema,
@@ -28,24 +27,23 @@ from backend.evidence.schemas import (
 )
 from backend.evidence.service import (
     VARIANTS,
+    AttachmentDeclaration,
+    attachment_for_upload,
     attachment_view,
     download_link,
-    limits,
+    job_evidence,
+    receive_part,
+    receive_single_upload,
     register_attachment,
     renew_ticket,
+    request_evidence,
     storage_for,
     upload_progress,
-    usage,
 )
-from backend.evidence.tickets import read_upload_token
 from backend.evidence.verification import complete_attachment
 from backend.extensions import Blueprint, db_session
-from backend.kernel.base import utcnow
 from backend.kernel.permissions import Permission
-from backend.kernel.roles import Role
-from backend.policy import Principal
 from backend.work_orders.access import get_visible_request, get_visible_work_order
-from backend.work_orders.models import WorkOrder
 
 blp = Blueprint("attachments", __name__, description="Evidence: photos, videos, signatures and documents.")
 transfer_blp = Blueprint(
@@ -68,6 +66,10 @@ class RegisterSchema(AttachmentDeclarationSchema):
             raise ma.ValidationError(
                 "Give exactly one of work_order_id and request_id.", field_name="request_id"
             )
+
+    @ma.post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> AttachmentDeclaration:
+        return AttachmentDeclaration(**data)
 
 
 class AttachmentSchema(ma.Schema):
@@ -150,33 +152,23 @@ class AttachmentListSchema(ma.Schema):
     limits = ma.fields.Nested(UsageSchema)
 
 
-def _registration_owner(principal: Principal, args: dict[str, Any]) -> None:
-    """404 unless the caller may add evidence to the job or request."""
-    session = db_session()
-    if "request_id" in args:
-        if principal.role == Role.TECHNICIAN:
-            raise not_found("repair_request")
-        get_visible_request(session, principal, args["request_id"])
-        return
-    order = get_visible_work_order(session, principal, args["work_order_id"], lock=True)
-    if principal.role == Role.TECHNICIAN and order.assignee_id != principal.technician_id:
-        raise not_found("work_order")
-
-
 @blp.route("/attachments")
 class Attachments(MethodView):
     @blp.doc(security=BEARER)
     @blp.arguments(RegisterSchema)
     @blp.response(201, RegistrationSchema)
-    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+    def post(self, declaration: AttachmentDeclaration) -> dict[str, Any]:
         """Register an attachment (e.g. a customer's photo of a request) and get its upload ticket.
 
         Then upload the bytes with the ticket and call `POST /attachments/{id}/complete`. Registering the
         same id again with the same declaration returns the same attachment and a live ticket."""
         principal = require(Permission.ATTACHMENT_CREATE)
-        _registration_owner(principal, args)
+        session = db_session()
+        check_evidence_owner(
+            session, principal, work_order_id=declaration.work_order_id, request_id=declaration.request_id
+        )
         attachment, ticket = register_attachment(
-            session=db_session(), storage=storage_for(current_app), uploader=principal, args=args
+            session=session, storage=storage_for(current_app), uploader=principal, declaration=declaration
         )
         return {"attachment": attachment_view(attachment, principal), "ticket": ticket}
 
@@ -262,19 +254,6 @@ class AttachmentDownload(MethodView):
         )
 
 
-def _listing(principal: Principal, owner: Any, counted: dict[str, Any]) -> dict[str, Any]:
-    rows = db_session().scalars(
-        sa.select(Attachment)
-        .where(owner, visible_attachments(principal))
-        .order_by(Attachment.created_at, Attachment.id)
-    )
-    return {
-        "items": [attachment_view(row, principal) for row in rows],
-        "usage": counted,
-        "limits": limits(storage_for(current_app).config),
-    }
-
-
 @blp.route("/work-orders/<work_order_id>/attachments")
 class WorkOrderAttachments(MethodView):
     @blp.doc(security=BEARER)
@@ -283,11 +262,11 @@ class WorkOrderAttachments(MethodView):
         """The job's evidence with each item's state (pending, uploading, verified, rejected) and the
         job's usage against its limits; includes the photos of the request the job came from."""
         principal = require(Permission.ATTACHMENT_READ)
-        order: WorkOrder = get_visible_work_order(db_session(), principal, work_order_id)
-        owner = Attachment.work_order_id == order.id
-        if order.request_id is not None:
-            owner = owner | (Attachment.request_id == order.request_id)
-        return _listing(principal, owner, usage(db_session(), work_order_id=order.id))
+        session = db_session()
+        order = get_visible_work_order(session, principal, work_order_id)
+        return job_evidence(
+            session=session, storage=storage_for(current_app), principal=principal, order=order
+        )
 
 
 @blp.route("/requests/<request_id>/attachments")
@@ -297,9 +276,11 @@ class RequestAttachments(MethodView):
     def get(self, request_id: str) -> dict[str, Any]:
         """A repair request's photos and videos, with their states."""
         principal = require(Permission.ATTACHMENT_READ)
-        get_visible_request(db_session(), principal, request_id)
-        owner = Attachment.request_id == request_id
-        return _listing(principal, owner, usage(db_session(), request_id=request_id))
+        session = db_session()
+        get_visible_request(session, principal, request_id)
+        return request_evidence(
+            session=session, storage=storage_for(current_app), principal=principal, request_id=request_id
+        )
 
 
 # -- the local store's own endpoints (STORAGE_BACKEND=local)
@@ -313,36 +294,12 @@ def _local_store() -> LocalBlobStore:
 
 
 def _ticketed_attachment(attachment_id: str, token: str) -> Attachment:
-    """The attachment a local upload is for, if the token is this attachment's current, live ticket."""
-    token_attachment, generation = read_upload_token(current_app.config["SECRET_KEY"], token)
-    if token_attachment != attachment_id:
-        raise Problem(
-            "attachment.ticket_mismatch",
-            "This upload ticket belongs to another attachment.",
-            status=403,
-            title="Forbidden",
-        )
-    attachment = db_session().get(Attachment, attachment_id, with_for_update=True)
-    if attachment is None:
-        raise not_found("attachment")
-    if attachment.state == AttachmentState.VERIFIED:
-        raise Problem("attachment.already_verified", "This attachment is already verified.", status=409)
-    if generation != attachment.ticket_generation:
-        raise Problem(
-            "attachment.ticket_superseded",
-            "A newer ticket was issued; use that one.",
-            status=403,
-            title="Forbidden",
-        )
-    expires = attachment.ticket_expires_at
-    if expires is None or expires <= utcnow():
-        raise Problem(
-            "attachment.ticket_expired",
-            "The upload ticket has expired; ask for a new one (POST /attachments/{id}/ticket).",
-            status=403,
-            title="Forbidden",
-        )
-    return attachment
+    return attachment_for_upload(
+        session=db_session(),
+        secret=current_app.config["SECRET_KEY"],
+        attachment_id=attachment_id,
+        token=token,
+    )
 
 
 @transfer_blp.route("/upload/<attachment_id>", methods=["POST"])
@@ -355,16 +312,9 @@ def upload_single(attachment_id: str) -> Response:
     config = storage_for(current_app).config
     request.max_content_length = config.multipart_threshold + FORM_OVERHEAD
     attachment = _ticketed_attachment(attachment_id, request.form.get("token", ""))
-    if attachment.upload_id is not None:
-        raise Problem(
-            "attachment.multipart_required", "Upload this file in parts (see the ticket).", status=409
-        )
     upload = request.files.get("file")
-    if upload is None:
-        raise Problem("attachment.file_missing", "Send the file in the `file` form field.", status=400)
-    store.put_stream(attachment.upload_key, upload.stream, limit=attachment.size)
-    if attachment.state == AttachmentState.PENDING:
-        attachment.state = AttachmentState.UPLOADING
+    stream = None if upload is None else upload.stream
+    receive_single_upload(store=store, attachment=attachment, stream=stream)
     return Response(status=204)
 
 
@@ -372,14 +322,12 @@ def upload_single(attachment_id: str) -> Response:
 @transfer_blp.doc(summary="Upload one part with its ticket (local store)", description="The raw part bytes.")
 def upload_part(attachment_id: str, part_number: int) -> Response:
     store = _local_store()
-    config = storage_for(current_app).config
-    request.max_content_length = config.part_size
+    storage = storage_for(current_app)
+    request.max_content_length = storage.config.part_size
     attachment = _ticketed_attachment(attachment_id, request.args.get("token", ""))
-    if attachment.upload_id is None or not 1 <= part_number <= config.parts_for(attachment.size):
-        raise Problem("attachment.part_unknown", "The ticket has no such part.", status=409)
-    part = store.write_part(attachment.upload_id, part_number, request.stream, limit=config.part_size)
-    if attachment.state == AttachmentState.PENDING:
-        attachment.state = AttachmentState.UPLOADING
+    part = receive_part(
+        storage=storage, store=store, attachment=attachment, part_number=part_number, stream=request.stream
+    )
     response = Response(status=200)
     response.headers["ETag"] = f'"{part.etag}"'
     return response

@@ -12,11 +12,11 @@ from flask.views import MethodView
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime, StrictSchema, latitude, longitude, validate_window
 from backend.api.security import API_KEY, BEARER, require
-from backend.errors import Problem
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
 from backend.work_orders import intake
 from backend.work_orders.access import get_visible_request, visible_requests
+from backend.work_orders.intake import IDEMPOTENCY_HEADER, Confirmation, RequestInput
 from backend.work_orders.models import Channel, Hazard, Priority, RepairRequest, RequestStatus, ServiceMode
 
 blp = Blueprint(
@@ -28,8 +28,6 @@ partner_blp = Blueprint(
     url_prefix="/partner",
     description="Partner platforms push requests with their API key (idempotent).",
 )
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class RequestInSchema(StrictSchema):
@@ -58,6 +56,10 @@ class RequestInSchema(StrictSchema):
         validate_window(data, "preferred_start", "preferred_end")
         if ("lat" in data) != ("lng" in data):
             raise ma.ValidationError("lat and lng go together.", field_name="lng" if "lat" in data else "lat")
+
+    @ma.post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> RequestInput:
+        return RequestInput(**data)
 
 
 class PartnerRequestInSchema(RequestInSchema):
@@ -121,6 +123,10 @@ class ConfirmSchema(StrictSchema):
     hazards = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf([h.value for h in Hazard])))
     complex_job = ma.fields.Boolean()
 
+    @ma.post_load
+    def _typed(self, data: dict[str, Any], **_: Any) -> Confirmation:
+        return Confirmation(**{**data, "hazards": tuple(data.get("hazards", ()))})
+
 
 class RejectSchema(StrictSchema):
     reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
@@ -142,18 +148,11 @@ class Requests(MethodView):
     @blp.arguments(RequestInSchema)
     @blp.response(201, RequestSchema)
     @blp.doc(security=BEARER)
-    def post(self, data: dict[str, Any]) -> RepairRequest:
+    def post(self, new: RequestInput) -> RepairRequest:
         """File a repair request. A complete request (located address, category, fault) becomes a work
         order at once; otherwise customer service completes and confirms it."""
         principal = require(Permission.REQUEST_CREATE)
-        if principal.customer_id is None and not data.get("channel"):
-            data["channel"] = Channel.HOTLINE
-        if principal.customer_id is not None:
-            data.pop("customer_id", None)
-            data["channel"] = (
-                data.get("channel") if data.get("channel") in (Channel.WEB, Channel.APP) else Channel.APP
-            )
-        return intake.create_request(session=db_session(), data=data, by=principal)
+        return intake.create_request(session=db_session(), new=new, by=principal)
 
 
 @blp.route("/requests/<string:request_id>")
@@ -171,12 +170,12 @@ class ConfirmRequest(MethodView):
     @blp.arguments(ConfirmSchema)
     @blp.response(200, RequestSchema)
     @blp.doc(security=BEARER)
-    def post(self, data: dict[str, Any], request_id: str) -> RepairRequest:
+    def post(self, confirmation: Confirmation, request_id: str) -> RepairRequest:
         """Customer service completes a request and confirms it into a work order."""
         principal = require(Permission.REQUEST_CONFIRM)
         session = db_session()
         row = get_visible_request(session, principal, request_id)
-        intake.confirm_request(session=session, request=row, by=principal, options=data)
+        intake.confirm_request(session=session, request=row, by=principal, confirmation=confirmation)
         return row
 
 
@@ -199,28 +198,16 @@ class PartnerRequests(MethodView):
     @partner_blp.response(201, RequestSchema)
     @partner_blp.alt_response(200, schema=RequestSchema, description="Already received: the same request.")
     @partner_blp.doc(security=API_KEY)
-    def post(self, data: dict[str, Any]) -> Any:
+    def post(self, new: RequestInput) -> Any:
         """Push a request from a partner platform. `partner_reference` (or an `Idempotency-Key` header
         that must then equal it) makes retries safe: the same reference returns the same request."""
         principal = require(Permission.REQUEST_CREATE_PARTNER)
-        key = http_request.headers.get(IDEMPOTENCY_HEADER)
-        reference = data.setdefault("partner_reference", key)
-        if reference is None or not 1 <= len(reference) <= 100:
-            raise Problem(
-                "request.invalid",
-                "The request has invalid fields; see `errors`.",
-                status=422,
-                title="Invalid request",
-                errors={"partner_reference": [f"Send it in the body or as the {IDEMPOTENCY_HEADER} header."]},
-            )
-        if key is not None and key != reference:
-            raise Problem(
-                "partner.idempotency_key_mismatch",
-                f"{IDEMPOTENCY_HEADER} must equal partner_reference when both are sent.",
-                status=422,
-                errors={"partner_reference": [f"Differs from the {IDEMPOTENCY_HEADER} header."]},
-            )
-        row, created = intake.receive_partner_request(session=db_session(), data=data, by=principal)
+        row, created = intake.receive_partner_request(
+            session=db_session(),
+            new=new,
+            by=principal,
+            idempotency_key=http_request.headers.get(IDEMPOTENCY_HEADER),
+        )
         return (row, 201) if created else (row, 200)
 
 

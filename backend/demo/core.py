@@ -46,7 +46,7 @@ from backend.onsite.service import (
 )
 from backend.policy import Principal
 from backend.work_orders.hazards import CERTIFICATE_FOR_HAZARD
-from backend.work_orders.intake import create_request, receive_partner_request, reject_request
+from backend.work_orders.intake import RequestInput, create_request, receive_partner_request, reject_request
 from backend.work_orders.models import Channel, Counter, RepairRequest, WorkOrder, WorkOrderEvent
 from backend.work_orders.service import (
     assign_work_order,
@@ -634,14 +634,14 @@ def _intake(
     roll = rng.random()
     if roll < 0.15:
         data["partner_reference"] = f"YJ{n:08d}"
-        request, _ = receive_partner_request(session=session, data=data, by=crew.partner)
+        request, _ = receive_partner_request(session=session, new=RequestInput(**data), by=crew.partner)
         return request
     if roll < 0.40:
         data["customer_id"] = customer.id
         data["channel"] = rng.choice((Channel.HOTLINE, Channel.HOTLINE, Channel.EMAIL, Channel.WALK_IN))
-        return create_request(session=session, data=data, by=crew.service)
+        return create_request(session=session, new=RequestInput(**data), by=crew.service)
     data["channel"] = rng.choice((Channel.APP, Channel.APP, Channel.WEB))
-    return create_request(session=session, data=data, by=crew.customers[customer.id])
+    return create_request(session=session, new=RequestInput(**data), by=crew.customers[customer.id])
 
 
 def load_work_orders(session: Session, rng: random.Random) -> None:
@@ -688,7 +688,7 @@ def _load_waiting_requests(
             del data["lat"], data["lng"]
         else:
             del data["product_category"]
-        request = create_request(session=session, data=data, by=crew.service)
+        request = create_request(session=session, new=RequestInput(**data), by=crew.service)
         if i >= 20:
             reject_request(
                 session=session,

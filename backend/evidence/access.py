@@ -13,15 +13,20 @@ from sqlalchemy.orm import Session
 from backend.errors import not_found
 from backend.evidence.models import Attachment, AttachmentState
 from backend.kernel.permissions import Permission
-from backend.kernel.roles import PARTNER_ROLE, Role
-from backend.policy import Principal, can
-from backend.work_orders.access import visible_requests, visible_work_orders
+from backend.policy import (
+    Principal,
+    adds_evidence_to_job,
+    adds_evidence_to_requests,
+    can,
+    sees_unverified_evidence,
+)
+from backend.work_orders.access import (
+    get_visible_request,
+    get_visible_work_order,
+    visible_requests,
+    visible_work_orders,
+)
 from backend.work_orders.models import RepairRequest, WorkOrder
-
-
-def sees_location(principal: Principal) -> bool:
-    """Customers and partners get copies without GPS; staff and technicians see where a photo was taken."""
-    return principal.is_staff or principal.role == Role.TECHNICIAN
 
 
 def visible_attachments(principal: Principal) -> sa.ColumnElement[bool]:
@@ -41,7 +46,7 @@ def visible_attachments(principal: Principal) -> sa.ColumnElement[bool]:
         )
     own = Attachment.uploaded_by_user_id == principal.user_id if principal.user_id else sa.false()
     shared = sa.or_(*clauses)
-    if principal.role in (Role.CUSTOMER, PARTNER_ROLE):
+    if not sees_unverified_evidence(principal):
         shared = sa.and_(shared, Attachment.state == AttachmentState.VERIFIED)
     return sa.or_(own, shared)
 
@@ -63,3 +68,18 @@ def get_own_attachment(session: Session, principal: Principal, attachment_id: st
     if row is None or principal.user_id is None or row.uploaded_by_user_id != principal.user_id:
         raise not_found("attachment")
     return row
+
+
+def check_evidence_owner(
+    session: Session, principal: Principal, *, work_order_id: str | None, request_id: str | None
+) -> None:
+    """404 unless the caller may add evidence to the job or the request (exactly one is given)."""
+    if request_id is not None:
+        if not adds_evidence_to_requests(principal):
+            raise not_found("repair_request")
+        get_visible_request(session, principal, request_id)
+        return
+    assert work_order_id is not None
+    order = get_visible_work_order(session, principal, work_order_id, lock=True)
+    if not adds_evidence_to_job(principal, order):
+        raise not_found("work_order")

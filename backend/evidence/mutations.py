@@ -14,7 +14,7 @@ import marshmallow as ma
 
 from backend.evidence.access import get_own_attachment
 from backend.evidence.schemas import AttachmentDeclarationSchema, completion_result, ticket_json
-from backend.evidence.service import register_attachment, storage_for
+from backend.evidence.service import AttachmentDeclaration, register_attachment, storage_for
 from backend.evidence.verification import complete_attachment
 from backend.sync.registry import MutationContext, mutation
 from backend.validation import StrictSchema
@@ -40,7 +40,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         session=ctx.session,
         storage=storage_for(ctx.settings),
         uploader=ctx.principal,
-        args=args,
+        declaration=AttachmentDeclaration(**args),
         device_id=ctx.device_id,
     )
     return {

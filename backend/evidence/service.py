@@ -6,22 +6,29 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.errors import Problem, conflict
-from backend.evidence.access import sees_location
-from backend.evidence.backends import BlobStore, make_store
+from backend.errors import Problem, conflict, not_found
+from backend.evidence.access import visible_attachments
+from backend.evidence.backends import BlobStore, LocalBlobStore, PartInfo, make_store
 from backend.evidence.config import StorageConfig
 from backend.evidence.images import ALLOWED_TYPES, normalize_type
 from backend.evidence.models import Attachment, AttachmentKind, AttachmentState
-from backend.evidence.tickets import describe_ticket, refresh_ticket, ticket_is_live, upload_key
+from backend.evidence.tickets import (
+    describe_ticket,
+    read_upload_token,
+    refresh_ticket,
+    ticket_is_live,
+    upload_key,
+)
 from backend.kernel.base import utcnow
-from backend.policy import Principal
+from backend.policy import Principal, sees_field_locations
+from backend.work_orders.models import WorkOrder
 
 _EXTENSIONS = {
     "image/jpeg": "jpg",
@@ -37,6 +44,26 @@ _EXTENSIONS = {
 # Fields a re-registration of the same id must repeat exactly (a retry, not a different file).
 _IDENTITY = ("work_order_id", "request_id", "kind", "sha256", "size", "content_type")
 VARIANTS = ("original", "display", "thumbnail")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttachmentDeclaration:
+    """What a client declares about a file before uploading it; the bytes are checked against it.
+
+    Exactly one of `work_order_id` and `request_id` names what the file is evidence for."""
+
+    id: str
+    kind: str
+    sha256: str
+    size: int
+    content_type: str
+    work_order_id: str | None = None
+    request_id: str | None = None
+    filename: str | None = None
+    taken_at: datetime | None = None
+    lat: float | None = None
+    lng: float | None = None
+    duration_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,35 +145,36 @@ def register_attachment(
     session: Session,
     storage: Storage,
     uploader: Principal,
-    args: Mapping[str, Any],
+    declaration: AttachmentDeclaration,
     device_id: str | None = None,
 ) -> tuple[Attachment, dict[str, Any] | None]:
     """Record a device's (or customer's) attachment and hand out its upload ticket.
 
     The caller has checked that `work_order_id` / `request_id` is one the uploader may add evidence to.
     Registering the same id again with the same declaration is a retry: same row, a live ticket."""
-    existing = session.get(Attachment, args["id"], with_for_update=True)
+    declared = declaration
+    existing = session.get(Attachment, declared.id, with_for_update=True)
     if existing is not None:
-        return _retry_registration(storage, existing, uploader, args)
-    _check_declaration(storage.config, args)
-    _check_job_limits(session, storage.config, args)
+        return _retry_registration(storage, existing, uploader, declared)
+    _check_declaration(storage.config, declared)
+    _check_job_limits(session, storage.config, declared)
     attachment = Attachment(
-        id=args["id"],
-        work_order_id=args.get("work_order_id"),
-        request_id=args.get("request_id"),
-        kind=args["kind"],
+        id=declared.id,
+        work_order_id=declared.work_order_id,
+        request_id=declared.request_id,
+        kind=declared.kind,
         state=AttachmentState.PENDING,
-        sha256=args["sha256"].lower(),
-        size=args["size"],
-        content_type=normalize_type(args["content_type"]),
-        filename=args.get("filename"),
-        taken_at=args.get("taken_at"),
-        lat=args.get("lat"),
-        lng=args.get("lng"),
-        duration_seconds=args.get("duration_seconds"),
+        sha256=declared.sha256.lower(),
+        size=declared.size,
+        content_type=normalize_type(declared.content_type),
+        filename=declared.filename,
+        taken_at=declared.taken_at,
+        lat=declared.lat,
+        lng=declared.lng,
+        duration_seconds=declared.duration_seconds,
         uploaded_by_user_id=uploader.user_id,
         device_id=device_id,
-        upload_key=upload_key(args["id"]),
+        upload_key=upload_key(declared.id),
         ticket_generation=0,
         rejections=0,
     )
@@ -157,17 +185,17 @@ def register_attachment(
 
 
 def _retry_registration(
-    storage: Storage, existing: Attachment, uploader: Principal, args: Mapping[str, Any]
+    storage: Storage, existing: Attachment, uploader: Principal, declaration: AttachmentDeclaration
 ) -> tuple[Attachment, dict[str, Any] | None]:
-    declared = {
-        **args,
-        "sha256": args["sha256"].lower(),
-        "content_type": normalize_type(args["content_type"]),
-    }
+    declared = replace(
+        declaration,
+        sha256=declaration.sha256.lower(),
+        content_type=normalize_type(declaration.content_type),
+    )
     # A request's photo keeps its identity after it was handed to the job made from the request.
-    identity = [n for n in _IDENTITY if not (n == "work_order_id" and "request_id" in declared)]
+    identity = [n for n in _IDENTITY if not (n == "work_order_id" and declared.request_id is not None)]
     same = existing.uploaded_by_user_id == uploader.user_id and all(
-        getattr(existing, name) == declared.get(name) for name in identity
+        getattr(existing, name) == getattr(declared, name) for name in identity
     )
     if not same:
         raise conflict(
@@ -181,8 +209,8 @@ def _retry_registration(
     return existing, describe_ticket(storage.store, storage.config, existing)
 
 
-def _check_declaration(config: StorageConfig, args: Mapping[str, Any]) -> None:
-    kind, content_type = args["kind"], normalize_type(args["content_type"])
+def _check_declaration(config: StorageConfig, declared: AttachmentDeclaration) -> None:
+    kind, content_type = declared.kind, normalize_type(declared.content_type)
     if content_type not in ALLOWED_TYPES[kind]:
         raise Problem(
             "attachment.type_not_allowed",
@@ -191,16 +219,16 @@ def _check_declaration(config: StorageConfig, args: Mapping[str, Any]) -> None:
             errors={"content_type": [f"Must be one of: {', '.join(sorted(ALLOWED_TYPES[kind]))}."]},
         )
     limit = config.max_bytes[kind]
-    if args["size"] > limit:
+    if declared.size > limit:
         raise Problem(
             "attachment.too_large",
-            f"A {kind} may be at most {limit} bytes; this one is {args['size']}.",
+            f"A {kind} may be at most {limit} bytes; this one is {declared.size}.",
             status=422,
             errors={"size": [f"At most {limit} bytes for a {kind}."]},
             extra={"limit": limit},
         )
     if kind == AttachmentKind.VIDEO:
-        seconds = args.get("duration_seconds")
+        seconds = declared.duration_seconds
         if seconds is None:
             raise Problem(
                 "attachment.duration_required",
@@ -244,9 +272,48 @@ def limits(config: StorageConfig) -> dict[str, Any]:
     return {"counts": {str(k): v for k, v in config.max_per_job.items()}, "bytes": config.max_bytes_per_job}
 
 
-def _check_job_limits(session: Session, config: StorageConfig, args: Mapping[str, Any]) -> None:
-    used = usage(session, work_order_id=args.get("work_order_id"), request_id=args.get("request_id"))
-    kind = args["kind"]
+def job_evidence(
+    *, session: Session, storage: Storage, principal: Principal, order: WorkOrder
+) -> dict[str, Any]:
+    """The job's attachments `principal` may see, with the photos of the request it came from, and
+    the job's usage against its limits."""
+    owner = Attachment.work_order_id == order.id
+    if order.request_id is not None:
+        owner = owner | (Attachment.request_id == order.request_id)
+    counted = usage(session, work_order_id=order.id)
+    return _listing(session, storage, principal, owner, counted)
+
+
+def request_evidence(
+    *, session: Session, storage: Storage, principal: Principal, request_id: str
+) -> dict[str, Any]:
+    """A repair request's attachments `principal` may see, with its usage against the limits."""
+    counted = usage(session, request_id=request_id)
+    return _listing(session, storage, principal, Attachment.request_id == request_id, counted)
+
+
+def _listing(
+    session: Session,
+    storage: Storage,
+    principal: Principal,
+    owner: sa.ColumnElement[bool],
+    counted: dict[str, Any],
+) -> dict[str, Any]:
+    rows = session.scalars(
+        sa.select(Attachment)
+        .where(owner, visible_attachments(principal))
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    return {
+        "items": [attachment_view(row, principal) for row in rows],
+        "usage": counted,
+        "limits": limits(storage.config),
+    }
+
+
+def _check_job_limits(session: Session, config: StorageConfig, declared: AttachmentDeclaration) -> None:
+    used = usage(session, work_order_id=declared.work_order_id, request_id=declared.request_id)
+    kind = declared.kind
     allowed = config.max_per_job[kind]
     if used["counts"][kind] >= allowed:
         raise Problem(
@@ -255,11 +322,11 @@ def _check_job_limits(session: Session, config: StorageConfig, args: Mapping[str
             status=422,
             extra={"kind": kind, "limit": allowed, "used": used["counts"][kind]},
         )
-    if used["bytes"] + args["size"] > config.max_bytes_per_job:
+    if used["bytes"] + declared.size > config.max_bytes_per_job:
         raise Problem(
             "attachment.job_quota_exceeded",
             f"This job's attachments would exceed {config.max_bytes_per_job} bytes "
-            f"({used['bytes']} used, {args['size']} more asked).",
+            f"({used['bytes']} used, {declared.size} more asked).",
             status=422,
             extra={"limit": config.max_bytes_per_job, "used": used["bytes"]},
         )
@@ -307,13 +374,78 @@ def upload_progress(*, storage: Storage, attachment: Attachment) -> dict[str, An
     return progress
 
 
+# -- the local store's uploads (STORAGE_BACKEND=local; with S3 the device uploads to S3 directly)
+
+
+def attachment_for_upload(*, session: Session, secret: str, attachment_id: str, token: str) -> Attachment:
+    """The attachment a local upload is for, if the token is this attachment's current, live ticket."""
+    token_attachment, generation = read_upload_token(secret, token)
+    if token_attachment != attachment_id:
+        raise Problem(
+            "attachment.ticket_mismatch",
+            "This upload ticket belongs to another attachment.",
+            status=403,
+            title="Forbidden",
+        )
+    attachment = session.get(Attachment, attachment_id, with_for_update=True)
+    if attachment is None:
+        raise not_found("attachment")
+    if attachment.state == AttachmentState.VERIFIED:
+        raise Problem("attachment.already_verified", "This attachment is already verified.", status=409)
+    if generation != attachment.ticket_generation:
+        raise Problem(
+            "attachment.ticket_superseded",
+            "A newer ticket was issued; use that one.",
+            status=403,
+            title="Forbidden",
+        )
+    expires = attachment.ticket_expires_at
+    if expires is None or expires <= utcnow():
+        raise Problem(
+            "attachment.ticket_expired",
+            "The upload ticket has expired; ask for a new one (POST /attachments/{id}/ticket).",
+            status=403,
+            title="Forbidden",
+        )
+    return attachment
+
+
+def receive_single_upload(*, store: LocalBlobStore, attachment: Attachment, stream: IO[bytes] | None) -> None:
+    """Store a small file sent in one piece (`stream` is None when the form carried no file)."""
+    if attachment.upload_id is not None:
+        raise Problem(
+            "attachment.multipart_required", "Upload this file in parts (see the ticket).", status=409
+        )
+    if stream is None:
+        raise Problem("attachment.file_missing", "Send the file in the `file` form field.", status=400)
+    store.put_stream(attachment.upload_key, stream, limit=attachment.size)
+    _mark_uploading(attachment)
+
+
+def receive_part(
+    *, storage: Storage, store: LocalBlobStore, attachment: Attachment, part_number: int, stream: IO[bytes]
+) -> PartInfo:
+    """Store one part of a multipart upload, if the ticket has that part."""
+    config = storage.config
+    if attachment.upload_id is None or not 1 <= part_number <= config.parts_for(attachment.size):
+        raise Problem("attachment.part_unknown", "The ticket has no such part.", status=409)
+    part = store.write_part(attachment.upload_id, part_number, stream, limit=config.part_size)
+    _mark_uploading(attachment)
+    return part
+
+
+def _mark_uploading(attachment: Attachment) -> None:
+    if attachment.state == AttachmentState.PENDING:
+        attachment.state = AttachmentState.UPLOADING
+
+
 # -- reading
 
 
 def attachment_view(attachment: Attachment, principal: Principal) -> dict[str, Any]:
     """The attachment's metadata as `principal` may see it (no coordinates for customers/partners)."""
     view = {column: getattr(attachment, column) for column in _VIEW_FIELDS}
-    if not sees_location(principal):
+    if not sees_field_locations(principal):
         for column in ("lat", "lng", "exif_lat", "exif_lng"):
             view[column] = None
     return view
@@ -338,7 +470,7 @@ def download_link(
             f"The attachment is {attachment.state}; it can be downloaded once verified.",
             state=attachment.state,
         )
-    if variant == "original" and not sees_location(principal):
+    if variant == "original" and not sees_field_locations(principal):
         variant = "display"
     key, content_type = _variant(attachment, variant)
     extension = _EXTENSIONS.get(content_type, "bin")

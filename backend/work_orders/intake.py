@@ -7,8 +7,8 @@ an incomplete one waits for customer service, who completes and confirms it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
 
 import sqlalchemy as sa
 from geopy.distance import great_circle
@@ -27,6 +27,8 @@ from backend.work_orders.service import add_event, next_number, sla_due
 from backend.work_orders.states import Status
 
 SYSTEM = Principal(role=SYSTEM_ROLE, display_name="RepairOps")
+# Partners may carry their reference in this header instead of (or as well as) the body.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # Categories whose work is hazardous by nature (seed 002: electrical, gas, height need PPE and permits).
 HAZARDS_BY_CATEGORY: dict[str, list[str]] = {
@@ -66,6 +68,50 @@ FAULT_TYPES = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class RequestInput:
+    """A repair request as received, from any channel; what is missing waits for customer service."""
+
+    contact_name: str
+    contact_phone: str
+    fault_description: str
+    channel: str | None = None
+    customer_id: str | None = None  # staff filing for a customer; a customer files for themselves
+    partner_reference: str | None = None
+    address_text: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    product_category: str | None = None
+    product_model: str | None = None
+    product_serial: str | None = None
+    purchase_date: date | None = None
+    fault_type: str | None = None
+    photos_expected: int = 0
+    preferred_start: datetime | None = None
+    preferred_end: datetime | None = None
+    emergency: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class Confirmation:
+    """What customer service completes or decides when confirming a request (all optional)."""
+
+    address_text: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+    product_category: str | None = None
+    fault_type: str | None = None
+    product_model: str | None = None
+    priority: str | None = None
+    service_mode: str | None = None
+    hazards: tuple[str, ...] = ()
+    complex_job: bool = False
+
+
+# Fields of a request that a confirmation may complete or correct.
+_COMPLETABLE = ("address_text", "lat", "lng", "product_category", "fault_type", "product_model")
+
+
 def find_partner_request(session: Session, partner_id: str, reference: str) -> RepairRequest | None:
     return session.scalars(
         sa.select(RepairRequest).where(
@@ -75,21 +121,23 @@ def find_partner_request(session: Session, partner_id: str, reference: str) -> R
 
 
 def receive_partner_request(
-    *, session: Session, data: dict[str, Any], by: Principal
+    *, session: Session, new: RequestInput, by: Principal, idempotency_key: str | None = None
 ) -> tuple[RepairRequest, bool]:
-    """A partner's request, once per `partner_reference`: returns (request, created).
+    """A partner's request, once per `partner_reference` (or `idempotency_key`, which must then equal
+    it): returns (request, created).
 
     Two concurrent sends of the same reference both pass the lookup; the unique constraint stops the
     second insert, whose savepoint is rolled back so that it can answer with the first one's row.
     """
     assert by.partner_id is not None
-    reference = data["partner_reference"]
+    reference = partner_reference(new.partner_reference, idempotency_key)
+    new = replace(new, partner_reference=reference)
     existing = find_partner_request(session, by.partner_id, reference)
     if existing is not None:
         return existing, False
     try:
         with session.begin_nested():
-            request = _insert_request(session, data, by)
+            request = _insert_request(session, new, by)
     except IntegrityError:
         existing = find_partner_request(session, by.partner_id, reference)
         if existing is None:
@@ -99,23 +147,52 @@ def receive_partner_request(
     return request, True
 
 
-def create_request(*, session: Session, data: dict[str, Any], by: Principal) -> RepairRequest:
+def partner_reference(declared: str | None, idempotency_key: str | None) -> str:
+    """The reference a partner's request is known by: from the body, else from the idempotency key."""
+    reference = idempotency_key if declared is None else declared
+    if reference is None or not 1 <= len(reference) <= 100:
+        raise Problem(
+            "request.invalid",
+            "The request has invalid fields; see `errors`.",
+            status=422,
+            title="Invalid request",
+            errors={"partner_reference": [f"Send it in the body or as the {IDEMPOTENCY_HEADER} header."]},
+        )
+    if idempotency_key is not None and idempotency_key != reference:
+        raise Problem(
+            "partner.idempotency_key_mismatch",
+            f"{IDEMPOTENCY_HEADER} must equal partner_reference when both are sent.",
+            status=422,
+            errors={"partner_reference": [f"Differs from the {IDEMPOTENCY_HEADER} header."]},
+        )
+    return reference
+
+
+def create_request(*, session: Session, new: RequestInput, by: Principal) -> RepairRequest:
     """Record a request as received; customers file for themselves, staff on a customer's behalf."""
-    request = _insert_request(session, data, by)
+    request = _insert_request(session, new, by)
     _confirm_if_complete(session, request)
     return request
 
 
 def _confirm_if_complete(session: Session, request: RepairRequest) -> None:
     if is_complete(request):
-        confirm_request(session=session, request=request, by=SYSTEM, options={})
+        confirm_request(session=session, request=request, by=SYSTEM, confirmation=Confirmation())
 
 
-def _insert_request(session: Session, data: dict[str, Any], by: Principal) -> RepairRequest:
-    channel = data.get("channel") or (Channel.PARTNER if by.partner_id else Channel.APP)
+def channel_for(declared: str | None, by: Principal) -> str:
+    """Partners come through their platform; customers file from the app (or the web site); staff
+    record what came by phone unless they name another channel."""
     if by.partner_id:
-        channel = Channel.PARTNER
-    customer_id = by.customer_id or data.get("customer_id")
+        return Channel.PARTNER
+    if by.customer_id is not None:
+        return declared if declared in (Channel.WEB, Channel.APP) else Channel.APP
+    return declared or Channel.HOTLINE
+
+
+def _insert_request(session: Session, new: RequestInput, by: Principal) -> RepairRequest:
+    # A customer files for themselves, whatever customer id they send.
+    customer_id = by.customer_id or new.customer_id
     if customer_id and by.customer_id is None and session.get(Customer, customer_id) is None:
         raise Problem(
             "customer.not_found",
@@ -124,26 +201,26 @@ def _insert_request(session: Session, data: dict[str, Any], by: Principal) -> Re
             errors={"customer_id": ["Unknown customer."]},
         )
     request = RepairRequest(
-        channel=channel,
+        channel=channel_for(new.channel, by),
         customer_id=customer_id,
         partner_id=by.partner_id,
-        partner_reference=data.get("partner_reference"),
+        partner_reference=new.partner_reference,
         submitted_by_user_id=by.user_id,
-        contact_name=data["contact_name"],
-        contact_phone=data["contact_phone"],
-        address_text=data.get("address_text"),
-        lat=data.get("lat"),
-        lng=data.get("lng"),
-        product_category=data.get("product_category"),
-        product_model=data.get("product_model"),
-        product_serial=data.get("product_serial"),
-        purchase_date=data.get("purchase_date"),
-        fault_type=data.get("fault_type"),
-        fault_description=data["fault_description"],
-        photos_expected=data.get("photos_expected", 0),
-        preferred_start=data.get("preferred_start"),
-        preferred_end=data.get("preferred_end"),
-        emergency=data.get("emergency", False),
+        contact_name=new.contact_name,
+        contact_phone=new.contact_phone,
+        address_text=new.address_text,
+        lat=new.lat,
+        lng=new.lng,
+        product_category=new.product_category,
+        product_model=new.product_model,
+        product_serial=new.product_serial,
+        purchase_date=new.purchase_date,
+        fault_type=new.fault_type,
+        fault_description=new.fault_description,
+        photos_expected=new.photos_expected,
+        preferred_start=new.preferred_start,
+        preferred_end=new.preferred_end,
+        emergency=new.emergency,
     )
     session.add(request)
     session.flush()
@@ -245,7 +322,7 @@ def _default_warranty_end(purchase: date | datetime | None) -> date | None:
 
 
 def confirm_request(
-    *, session: Session, request: RepairRequest, by: Principal, options: dict[str, Any]
+    *, session: Session, request: RepairRequest, by: Principal, confirmation: Confirmation
 ) -> WorkOrder:
     """Turn a complete request into a work order (status `new`, ready for dispatch)."""
     if request.status != RequestStatus.SUBMITTED:
@@ -255,9 +332,10 @@ def confirm_request(
             current_status=request.status,
             work_order_id=request.work_order_id,
         )
-    for key in ("address_text", "lat", "lng", "product_category", "fault_type", "product_model"):
-        if options.get(key) is not None:
-            setattr(request, key, options[key])
+    for key in _COMPLETABLE:
+        value = getattr(confirmation, key)
+        if value is not None:
+            setattr(request, key, value)
     missing = missing_fields(request)
     if missing:
         raise Problem(
@@ -274,11 +352,9 @@ def confirm_request(
     product = _product_for(session, customer, request)
     session.flush()
     now = utcnow()
-    priority = options.get("priority") or (Priority.EMERGENCY if request.emergency else Priority.NORMAL)
+    priority = confirmation.priority or (Priority.EMERGENCY if request.emergency else Priority.NORMAL)
     respond_due, resolve_due = sla_due(priority, now)
-    hazards = sorted(
-        set(options.get("hazards") or []) | set(HAZARDS_BY_CATEGORY.get(request.product_category, []))
-    )
+    hazards = sorted(set(confirmation.hazards) | set(HAZARDS_BY_CATEGORY.get(request.product_category, [])))
     order = WorkOrder(
         id=new_id(),  # known before the insert, so the order and its first event go in one flush (version 1)
         number=next_number(session, "WO", now),
@@ -288,13 +364,13 @@ def confirm_request(
         address_id=address.id,
         region_id=region.id if region else None,
         partner_id=request.partner_id,
-        service_mode=options.get("service_mode") or "on_site",
+        service_mode=confirmation.service_mode or "on_site",
         priority=priority,
         hazards=hazards,
         product_category=request.product_category,
         fault_type=request.fault_type,
         fault_description=request.fault_description,
-        complex_job=bool(options.get("complex_job") or product.high_end),
+        complex_job=bool(confirmation.complex_job or product.high_end),
         status=Status.NEW,
         respond_due_at=respond_due,
         resolve_due_at=resolve_due,

@@ -15,7 +15,7 @@ from backend.errors import Problem, conflict, forbidden, not_found
 from backend.kernel.base import utcnow
 from backend.kernel.china_time import CHINA_TZ
 from backend.kernel.registration import installed
-from backend.policy import Principal, owns_work_order
+from backend.policy import Principal, has_role_in, owns_work_order
 from backend.work_orders.models import Counter, Priority, WorkOrder, WorkOrderEvent
 from backend.work_orders.states import (
     ASSIGNERS,
@@ -187,7 +187,7 @@ def assign_work_order(
     base_version: int | None = None,
 ) -> WorkOrderEvent:
     """Assign a queued order, or hand an assigned one to another technician (who must accept it)."""
-    if actor.role not in ASSIGNERS:
+    if not has_role_in(actor, ASSIGNERS):
         raise forbidden("assign work orders")
     check_version(order, base_version)
     if not technician.active:

@@ -90,6 +90,26 @@ def test_consecutive_orders_of_a_day_are_numbered_in_sequence(client, db, auth):
     assert [int(n[-4:]) for n in numbers] == [1, 2, 3]
 
 
+def test_customers_file_from_the_app_or_web_and_staff_default_to_the_hotline(client, db, auth, staff):
+    customer, other = factories.CustomerFactory(), factories.CustomerFactory()
+
+    by_customer = client.post(
+        "/requests",
+        json=complete_request(channel="hotline", customer_id=other.id),
+        headers=auth(customer.user),
+    )
+    from_web = client.post("/requests", json=complete_request(channel="web"), headers=auth(customer.user))
+    by_desk = client.post(
+        "/requests",
+        json=complete_request(customer_id=customer.id),
+        headers=auth(staff(Role.CUSTOMER_SERVICE)),
+    )
+
+    assert (by_customer.json["channel"], by_customer.json["customer_id"]) == ("app", customer.id)
+    assert from_web.json["channel"] == "web"
+    assert (by_desk.json["channel"], by_desk.json["customer_id"]) == ("hotline", customer.id)
+
+
 def test_an_incomplete_request_waits_until_customer_service_completes_and_confirms_it(
     client, db, auth, staff, row_counts
 ):
