@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
+from backend.accounts import directory
 from backend.accounts.regions import Region
 from backend.accounts.technicians import Technician
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
-from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
 from backend.policy import require_self_or_staff
@@ -64,7 +64,14 @@ class TechnicianSchema(ma.Schema):
     created_at = AwareDateTime()
 
 
-class TechnicianListArgs(ma.Schema):
+class TechnicianPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(TechnicianSchema))
+
+
+TECHNICIAN_ORDER = (SortKey(Technician.employee_no), SortKey(Technician.id))
+
+
+class TechnicianListArgs(PageArgs):
     region_id = ma.fields.String(validate=ma.validate.Length(max=36))
     active = ma.fields.Boolean()
 
@@ -76,23 +83,20 @@ class Regions(MethodView):
     def get(self) -> list[Region]:
         """Service regions."""
         require(Permission.REGION_READ)
-        return list(db_session().scalars(sa.select(Region).order_by(Region.code)))
+        return directory.regions(session=db_session())
 
 
 @blp.route("/technicians")
 class Technicians(MethodView):
     @blp.arguments(TechnicianListArgs, location="query")
-    @blp.response(200, TechnicianSchema(many=True))
+    @blp.response(200, TechnicianPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[Technician]:
-        """Technicians with skills, certificates and shifts (staff only)."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Technicians with skills, certificates and shifts, by employee number, a page at a time (staff
+        only)."""
         require(Permission.TECHNICIAN_READ)
-        stmt = sa.select(Technician)
-        if "region_id" in args:
-            stmt = stmt.where(Technician.region_id == args["region_id"])
-        if "active" in args:
-            stmt = stmt.where(Technician.active.is_(args["active"]))
-        return list(db_session().scalars(stmt.order_by(Technician.employee_no)))
+        stmt = directory.technicians_query(region_id=args.get("region_id"), active=args.get("active"))
+        return paginate_by(db_session(), stmt, TECHNICIAN_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/technicians/<string:technician_id>")
@@ -103,7 +107,4 @@ class TechnicianById(MethodView):
         """One technician: staff, or the technician themself."""
         principal = require(Permission.TECHNICIAN_PROFILE)
         require_self_or_staff(principal, technician_id)
-        technician = db_session().get(Technician, technician_id)
-        if technician is None:
-            raise not_found("technician")
-        return technician
+        return directory.get_technician(session=db_session(), technician_id=technician_id)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -70,6 +70,11 @@ class SortKey:
     column: InstrumentedAttribute[Any]
     descending: bool = False
     nullable: bool = False
+    # How a listed row gives this key's value, when the column is another table's (a join's).
+    read: Callable[[Any], Any] | None = None
+
+    def value_of(self, row: Any) -> Any:
+        return self.read(row) if self.read is not None else getattr(row, self.column.key)
 
     @property
     def name(self) -> str:
@@ -125,9 +130,7 @@ def paginate_by(
     next_cursor = None
     if has_more:
         last = rows[-1]
-        next_cursor = _keyset_serializer().dumps(
-            [names, [key.dump(getattr(last, key.column.key)) for key in keys]]
-        )
+        next_cursor = _keyset_serializer().dumps([names, [key.dump(key.value_of(last)) for key in keys]])
     return {"items": rows, "next_cursor": next_cursor, "has_more": has_more}
 
 

@@ -239,8 +239,30 @@ class ResolveSchema(StrictSchema):
     resolution = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=500))
 
 
-class StatusArgs(ma.Schema):
+class StatusArgs(PageArgs):
     status = ma.fields.String(load_default="open")
+
+
+class LocationPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(LocationSchema))
+
+
+class BalancePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(BalanceSchema))
+
+
+class ProcurementPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(ProcurementSchema))
+
+
+class DiscrepancyPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(DiscrepancySchema))
+
+
+LOCATION_ORDER = (SortKey(StockLocation.kind), SortKey(StockLocation.code), SortKey(StockLocation.id))
+BALANCE_ORDER = (SortKey(Part.sku, read=lambda balance: balance.part.sku), SortKey(StockBalance.id))
+PROCUREMENT_ORDER = (SortKey(ProcurementRequest.created_at), SortKey(ProcurementRequest.id))
+DISCREPANCY_ORDER = (SortKey(StockDiscrepancy.created_at), SortKey(StockDiscrepancy.id))
 
 
 class CountOpenSchema(StrictSchema):
@@ -329,12 +351,15 @@ class PartById(MethodView):
 
 @blp.route("/stock/locations")
 class Locations(MethodView):
-    @blp.response(200, LocationSchema(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, LocationPageSchema)
     @blp.doc(security=BEARER)
-    def get(self) -> list[StockLocation]:
-        """Stock locations you may see: staff all; a technician their own van."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Stock locations you may see (staff all; a technician their own van), by kind then code, a page
+        at a time."""
         principal = require(Permission.STOCK_READ)
-        return warehouse.visible_locations(session=db_session(), principal=principal)
+        stmt = warehouse.visible_locations(principal=principal)
+        return paginate_by(db_session(), stmt, LOCATION_ORDER, args.get("cursor"), args["limit"])
 
     @blp.arguments(LocationCreateSchema)
     @blp.response(201, LocationSchema)
@@ -347,12 +372,15 @@ class Locations(MethodView):
 
 @blp.route("/stock/locations/<string:location_id>/balances")
 class LocationBalances(MethodView):
-    @blp.response(200, BalanceSchema(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, BalancePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, location_id: str) -> list[StockBalance]:
-        """What a location holds, per part (derived from the ledger). Another technician's van is 404."""
+    def get(self, args: dict[str, Any], location_id: str) -> dict[str, Any]:
+        """What a location holds, per part by SKU (derived from the ledger), a page at a time. Another
+        technician's van is 404."""
         location = _location(require(Permission.STOCK_READ), location_id)
-        return warehouse.balances_at(session=db_session(), location=location)
+        stmt = warehouse.balances_query(location=location)
+        return paginate_by(db_session(), stmt, BALANCE_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/technicians/<string:technician_id>/van")
@@ -466,23 +494,27 @@ class SafetyLevels(MethodView):
 @blp.route("/stock/procurement-requests")
 class ProcurementRequests(MethodView):
     @blp.arguments(StatusArgs, location="query")
-    @blp.response(200, ProcurementSchema(many=True))
+    @blp.response(200, ProcurementPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[ProcurementRequest]:
-        """Procurement requests raised by safety stock (default: the open ones)."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Procurement requests raised by safety stock (default: the open ones), oldest first, a page at
+        a time."""
         require(Permission.STOCK_MANAGE)
-        return warehouse.procurement_requests(session=db_session(), status=args["status"])
+        stmt = warehouse.procurement_requests(status=args["status"])
+        return paginate_by(db_session(), stmt, PROCUREMENT_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/stock/discrepancies")
 class Discrepancies(MethodView):
     @blp.arguments(StatusArgs, location="query")
-    @blp.response(200, DiscrepancySchema(many=True))
+    @blp.response(200, DiscrepancyPageSchema)
     @blp.doc(security=BEARER)
-    def get(self, args: dict[str, Any]) -> list[StockDiscrepancy]:
-        """Stock oddities from the field for the warehouse (default: the open ones)."""
+    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Stock oddities from the field for the warehouse (default: the open ones), oldest first, a page
+        at a time."""
         require(Permission.STOCK_MANAGE)
-        return warehouse.discrepancies(session=db_session(), status=args["status"])
+        stmt = warehouse.discrepancies(status=args["status"])
+        return paginate_by(db_session(), stmt, DISCREPANCY_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/stock/discrepancies/<string:discrepancy_id>/resolve")

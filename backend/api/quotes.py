@@ -8,6 +8,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.errors import not_found
@@ -216,6 +217,13 @@ class QuoteSchema(ma.Schema):
     consents = ma.fields.List(ma.fields.Nested(QuoteConsentOutSchema))
 
 
+class QuotePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(QuoteSchema))
+
+
+QUOTE_ORDER = (SortKey(Quote.created_at), SortKey(Quote.id))
+
+
 class QuoteLineInSchema(StrictSchema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(["labour", "part", "travel"]))
     sku = ma.fields.String(validate=ma.validate.Length(min=1, max=64))
@@ -254,17 +262,20 @@ def _visible_quote(quote_id: str, action: Permission) -> Quote:
 
 @blp.route("/work-orders/<string:work_order_id>/quotes")
 class WorkOrderQuotes(MethodView):
-    @blp.response(200, QuoteSchema(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, QuotePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, work_order_id: str) -> list[Quote]:
-        """A job's quotes, oldest first (the customer sees their own jobs' quotes only)."""
+    def get(self, args: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """A job's quotes, oldest first, a page at a time (the customer sees their own jobs' quotes
+        only)."""
         principal = require(Permission.QUOTE_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
-        quotes = session.scalars(
-            sa.select(Quote).where(Quote.work_order_id == order.id).order_by(Quote.created_at)
+        page = paginate_by(
+            session, service.quotes_of(order=order), QUOTE_ORDER, args.get("cursor"), args["limit"]
         )
-        return [service.refresh_expiry(quote) for quote in quotes]
+        page["items"] = [service.refresh_expiry(quote) for quote in page["items"]]
+        return page
 
     @blp.arguments(QuoteInSchema)
     @blp.response(201, QuoteSchema)

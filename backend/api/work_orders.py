@@ -9,15 +9,14 @@ import sqlalchemy as sa
 from flask.views import MethodView
 
 from backend.accounts.technicians import Technician
-from backend.api.pagination import PageArgs, PageSchema, paginate
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate, paginate_by
 from backend.api.schemas import AwareDateTime, EventSchema, StrictSchema
 from backend.api.security import API_KEY, BEARER, require
 from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.policy import sees_internal_events
 from backend.work_orders import service
-from backend.work_orders.access import get_visible_work_order, visible_work_orders
+from backend.work_orders.access import get_visible_work_order, history_of, visible_work_orders
 from backend.work_orders.models import Priority, WorkOrder, WorkOrderEvent
 from backend.work_orders.states import Status, allowed_targets
 
@@ -57,6 +56,13 @@ class WorkOrderSchema(ma.Schema):
     closed_at = AwareDateTime(allow_none=True)
     created_at = AwareDateTime()
     updated_at = AwareDateTime()
+
+
+class EventPageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(EventSchema))
+
+
+HISTORY_ORDER = (SortKey(WorkOrderEvent.seq), SortKey(WorkOrderEvent.id))
 
 
 class WorkOrderPageSchema(PageSchema):
@@ -136,17 +142,17 @@ class WorkOrderById(MethodView):
 
 @blp.route("/<string:work_order_id>/events")
 class WorkOrderEvents(MethodView):
-    @blp.response(200, EventSchema(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, EventPageSchema)
     @blp.doc(security=BEARER + API_KEY)
-    def get(self, work_order_id: str) -> list[WorkOrderEvent]:
-        """The order's history, oldest first. Customers and partners see only customer-visible lines."""
+    def get(self, args: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """The order's history, oldest first, a page at a time. Customers and partners see only
+        customer-visible lines."""
         principal = require(Permission.WORK_ORDER_READ)
         session = db_session()
         order = get_visible_work_order(session, principal, work_order_id)
-        stmt = sa.select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
-        if not sees_internal_events(principal):
-            stmt = stmt.where(WorkOrderEvent.customer_visible.is_(True))
-        return list(session.scalars(stmt.order_by(WorkOrderEvent.seq)))
+        stmt = history_of(order=order, principal=principal)
+        return paginate_by(session, stmt, HISTORY_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/<string:work_order_id>/assign")

@@ -200,6 +200,11 @@ def quote_hash(quote: Quote) -> str:
 # --- states and consent ---------------------------------------------------------------------------
 
 
+def quotes_of(*, order: WorkOrder) -> sa.Select[Quote]:
+    """A job's quotes (listed oldest first)."""
+    return sa.select(Quote).where(Quote.work_order_id == order.id)
+
+
 def refresh_expiry(quote: Quote, now: datetime | None = None) -> Quote:
     """A proposed quote past its validity is expired (checked whenever a quote is read or decided)."""
     if quote.status == QuoteStatus.PROPOSED and (now or utcnow()) >= quote.expires_at:

@@ -31,14 +31,9 @@ RESOLVED = "resolved"
 # --- locations ------------------------------------------------------------------------------------
 
 
-def visible_locations(*, session: Session, principal: Principal) -> list[StockLocation]:
-    """Locations the caller may see (staff all, a technician their van), by kind then code."""
-    stmt = (
-        sa.select(StockLocation)
-        .where(visible_stock_locations(principal))
-        .order_by(StockLocation.kind, StockLocation.code)
-    )
-    return list(session.scalars(stmt))
+def visible_locations(*, principal: Principal) -> sa.Select[StockLocation]:
+    """Locations the caller may see (staff all, a technician their van); listed by kind then code."""
+    return sa.select(StockLocation).where(visible_stock_locations(principal))
 
 
 def add_location(*, session: Session, fields: dict[str, Any]) -> StockLocation:
@@ -51,16 +46,18 @@ def add_location(*, session: Session, fields: dict[str, Any]) -> StockLocation:
     return location
 
 
-def balances_at(*, session: Session, location: StockLocation) -> list[StockBalance]:
-    """What a location holds, one row per part, by SKU."""
-    return list(
-        session.scalars(
-            sa.select(StockBalance)
-            .join(Part, Part.id == StockBalance.part_id)
-            .where(StockBalance.location_id == location.id)
-            .order_by(Part.sku)
-        )
+def balances_query(*, location: StockLocation) -> sa.Select[StockBalance]:
+    """What a location holds, one row per part (listed by SKU: the part is joined)."""
+    return (
+        sa.select(StockBalance)
+        .join(Part, Part.id == StockBalance.part_id)
+        .where(StockBalance.location_id == location.id)
     )
+
+
+def balances_at(*, session: Session, location: StockLocation) -> list[StockBalance]:
+    """Every balance of a location, by SKU (a van: the few parts a technician carries)."""
+    return list(session.scalars(balances_query(location=location).order_by(Part.sku)))
 
 
 def technician_van(*, session: Session, technician_id: str) -> StockLocation:
@@ -98,19 +95,17 @@ def set_safety_stock(
     return level
 
 
-def procurement_requests(*, session: Session, status: str) -> list[ProcurementRequest]:
-    """Procurement requests in `status`, oldest first."""
-    stmt = sa.select(ProcurementRequest).where(ProcurementRequest.status == status)
-    return list(session.scalars(stmt.order_by(ProcurementRequest.created_at)))
+def procurement_requests(*, status: str) -> sa.Select[ProcurementRequest]:
+    """Procurement requests in `status` (listed oldest first)."""
+    return sa.select(ProcurementRequest).where(ProcurementRequest.status == status)
 
 
 # --- discrepancies --------------------------------------------------------------------------------
 
 
-def discrepancies(*, session: Session, status: str) -> list[StockDiscrepancy]:
-    """Stock discrepancies in `status`, oldest first."""
-    stmt = sa.select(StockDiscrepancy).where(StockDiscrepancy.status == status)
-    return list(session.scalars(stmt.order_by(StockDiscrepancy.created_at)))
+def discrepancies(*, status: str) -> sa.Select[StockDiscrepancy]:
+    """Stock discrepancies in `status` (listed oldest first)."""
+    return sa.select(StockDiscrepancy).where(StockDiscrepancy.status == status)
 
 
 def resolve_discrepancy(

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem, not_found
-from backend.policy import Principal, row_scope
-from backend.work_orders.models import RepairRequest, WorkOrder
+from backend.policy import Principal, row_scope, sees_internal_events
+from backend.work_orders.models import RepairRequest, WorkOrder, WorkOrderEvent
 
 
 def visible_work_orders(principal: Principal) -> sa.ColumnElement[bool]:
@@ -59,6 +59,15 @@ def get_visible_request(session: Session, principal: Principal, request_id: str)
     if row is None:
         raise not_found("repair_request")
     return row
+
+
+def history_of(*, order: WorkOrder, principal: Principal) -> sa.Select[WorkOrderEvent]:
+    """The job's events the caller may read: staff and technicians every line, customers and partners
+    the customer-visible ones (listed oldest first, by `seq`)."""
+    stmt = sa.select(WorkOrderEvent).where(WorkOrderEvent.work_order_id == order.id)
+    if not sees_internal_events(principal):
+        stmt = stmt.where(WorkOrderEvent.customer_visible.is_(True))
+    return stmt
 
 
 def get_visible_work_order_of(

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from backend.parts import stock
-from backend.parts.models import StockMove
+from backend.parts.models import MoveKind, StockMove
 from tests import factories
 
 
@@ -170,3 +170,47 @@ def test_a_technician_pages_only_their_own_vans_ledger(client, db, auth) -> None
 
     assert own.status_code == 200 and own.get_json() == {"items": [], "next_cursor": None, "has_more": False}
     assert other.status_code == 404
+
+
+def test_locations_and_a_locations_balances_walk_in_their_order(client, db, auth, clerk_headers) -> None:
+    warehouses = [factories.WarehouseFactory(code=f"WH-{n:02d}") for n in reversed(range(5))]
+    target = warehouses[0]
+    skus = [f"BAL-{n:02d}" for n in range(5)]
+    for sku in reversed(skus):
+        part = factories.PartFactory(sku=sku)
+        client.post(
+            "/stock/receipts",
+            json={"location_id": target.id, "sku": part.sku, "quantity": 2},
+            headers=clerk_headers,
+        )
+
+    locations = walk(client, "/stock/locations", clerk_headers, limit=2)
+    balances = walk(client, f"/stock/locations/{target.id}/balances", clerk_headers, limit=2)
+
+    listed = [(item["kind"], item["code"]) for page in locations for item in page["items"]]
+    assert listed == sorted(listed) and {w.code for w in warehouses} <= {code for _, code in listed}
+    assert len(ids(locations)) == len(set(ids(locations)))
+    assert [item["sku"] for page in balances for item in page["items"]] == skus
+    assert [len(page["items"]) for page in balances] == [2, 2, 1]
+
+
+def test_open_discrepancies_walk_oldest_first_and_leave_the_list_when_resolved(
+    client, db, clerk, clerk_headers
+):
+    location = factories.WarehouseFactory()
+    made = []
+    for n in range(5):
+        part = factories.PartFactory(sku=f"DISC-{n}")
+        spec = stock.MoveSpec(part, location, MoveKind.ADJUSTMENT, -1, clerk, allow_negative=True)
+        stock.post_move(db, spec)
+        made.extend(record.id for record in spec.discrepancies)
+    db.commit()
+
+    pages = walk(client, "/stock/discrepancies", clerk_headers, limit=2)
+    client.post(
+        f"/stock/discrepancies/{made[0]}/resolve", json={"resolution": "recounted"}, headers=clerk_headers
+    )
+    still_open = walk(client, "/stock/discrepancies", clerk_headers, limit=2)
+
+    assert ids(pages) == made and [len(page["items"]) for page in pages] == [2, 2, 1]
+    assert ids(still_open) == made[1:]

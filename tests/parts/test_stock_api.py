@@ -56,7 +56,7 @@ def test_another_technicians_van_is_not_found(client, db, auth, clerk_headers) -
     by_technician = client.get(f"/technicians/{theirs.id}/van", headers=auth(mine.user))
     by_location = client.get(f"/stock/locations/{their_van['id']}/balances", headers=auth(mine.user))
     by_ledger = client.get(f"/stock/moves?location_id={their_van['id']}", headers=auth(mine.user))
-    listed = client.get("/stock/locations", headers=auth(mine.user)).get_json()
+    listed = client.get("/stock/locations", headers=auth(mine.user)).get_json()["items"]
 
     assert by_technician.status_code == by_location.status_code == by_ledger.status_code == 404
     assert by_location.mimetype == "application/problem+json"
@@ -151,7 +151,9 @@ def test_count_over_http_posts_the_difference_in_the_counters_name(client, db, c
             "difference": 1,
         }
     ]
-    balances = client.get(f"/stock/locations/{warehouse.id}/balances", headers=clerk_headers).get_json()
+    balances = client.get(f"/stock/locations/{warehouse.id}/balances", headers=clerk_headers).get_json()[
+        "items"
+    ]
     assert [(b["sku"], b["quantity"]) for b in balances] == [("PCB-7", 6)]
     moves = client.get(f"/stock/moves?location_id={warehouse.id}", headers=clerk_headers).get_json()["items"]
     assert (moves[0]["kind"], moves[0]["quantity"], moves[0]["actor_name"]) == ("adjustment", 1, "赵盘点")
@@ -177,13 +179,13 @@ def test_safety_stock_and_discrepancies_are_listed_for_the_warehouse(client, db,
         headers=clerk_headers,
     )
 
-    requests = client.get("/stock/procurement-requests", headers=clerk_headers).get_json()
+    requests = client.get("/stock/procurement-requests", headers=clerk_headers).get_json()["items"]
     assert [(r["location_id"], r["quantity"], r["balance_at_request"]) for r in requests] == [
         (warehouse.id, 10, 2)
     ]
     tech = factories.TechnicianFactory()
     assert client.get("/stock/procurement-requests", headers=auth(tech.user)).status_code == 403
-    assert client.get("/stock/discrepancies", headers=clerk_headers).get_json() == []
+    assert client.get("/stock/discrepancies", headers=clerk_headers).get_json()["items"] == []
 
 
 def test_catalog_is_managed_by_the_warehouse_and_read_by_technicians(client, db, auth, clerk_headers) -> None:

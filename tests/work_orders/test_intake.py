@@ -66,7 +66,7 @@ def test_a_complete_customer_request_becomes_a_numbered_work_order_at_once(clien
     assert due_after_creation(order, "respond_due_at") == hours(24)
     assert due_after_creation(order, "resolve_due_at") == hours(72)
     assert order["hazards"] == ["electrical", "height"]
-    events = client.get(f"/work-orders/{order['id']}/events", headers=auth(customer.user)).json
+    events = client.get(f"/work-orders/{order['id']}/events", headers=auth(customer.user)).json["items"]
     assert [(e["kind"], e["to_status"], e["actor_role"]) for e in events] == [("created", "new", "system")]
 
 

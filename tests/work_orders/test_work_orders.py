@@ -26,7 +26,9 @@ def decline(client, headers, order_id, reason):
 
 
 def history(client, headers, order_id):
-    return [e["to_status"] for e in client.get(f"/work-orders/{order_id}/events", headers=headers).json]
+    return [
+        e["to_status"] for e in client.get(f"/work-orders/{order_id}/events", headers=headers).json["items"]
+    ]
 
 
 def test_an_order_walks_its_whole_lifecycle_through_the_api_by_the_people_who_do_it(client, db, auth, staff):
@@ -71,7 +73,7 @@ def test_an_order_walks_its_whole_lifecycle_through_the_api_by_the_people_who_do
         assert resp.json["event"]["to_status"] == to
         version += 1
 
-    events = client.get(f"/work-orders/{order.id}/events", headers=dispatcher).json
+    events = client.get(f"/work-orders/{order.id}/events", headers=dispatcher).json["items"]
     assert [e["to_status"] for e in events] == ["assigned", "accepted"] + [to for _h, to in steps]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     roles = {e["to_status"]: e["actor_role"] for e in events}
@@ -150,7 +152,7 @@ def test_a_declined_order_returns_to_the_queue_without_an_assignee_and_can_be_re
     assert again.status_code == 200
     assert again.json["work_order"]["status"] == "assigned"
     assert again.json["work_order"]["assignee_id"] == second.id
-    events = client.get(f"/work-orders/{order.id}/events", headers=dispatcher).json
+    events = client.get(f"/work-orders/{order.id}/events", headers=dispatcher).json["items"]
     declined = next(e for e in events if e["to_status"] == "declined")
     assert declined["message"] == "今日工单已满"
     assert declined["data"]["declined_by_technician_id"] == first.id
