@@ -122,11 +122,6 @@ def owns_work_order(principal: Principal, order: OwnedJob) -> bool:
     return False
 
 
-def may_push(principal: Principal, roles: frozenset[str]) -> bool:
-    """A phone mutation is open to the roles it names (technicians, unless it says otherwise)."""
-    return principal.role in roles
-
-
 def sees_internal_events(principal: Principal) -> bool:
     """Staff and technicians read a job's whole history; customers and partners the visible lines."""
     return principal.is_staff or principal.technician_id is not None
@@ -146,12 +141,13 @@ def require_self_or_staff(principal: Principal, technician_id: str) -> None:
     raise not_found("technician")
 
 
-# -- evidence, assignment (added with the typed inputs of intake and evidence)
-
-
 def has_role_in(principal: Principal, roles: frozenset[str]) -> bool:
-    """Whether a table that names roles (the state machine's assigners) lets the caller in."""
+    """Whether a table that names roles lets the caller in (the state machine's assigners, the roles a
+    phone mutation is open to)."""
     return principal.role in roles
+
+
+# -- evidence
 
 
 def sees_field_locations(principal: Principal) -> bool:
@@ -174,7 +170,7 @@ def adds_evidence_to_job(principal: Principal, order: OwnedJob) -> bool:
     return not principal.is_technician or order.assignee_id == principal.technician_id
 
 
-# -- sync devices (added with the paged device list)
+# -- sync devices
 
 
 def sees_every_device(principal: Principal) -> bool:
@@ -186,26 +182,25 @@ def sees_every_device(principal: Principal) -> bool:
 __all__ = [
     "ALL_STAFF",
     "PARTNER",
-    "STAFF",
-    "SYSTEM",
     "Permission",
     "Principal",
     "Problem",
     "Role",
     "RowScope",
+    "STAFF",
+    "SYSTEM",
+    "adds_evidence_to_job",
+    "adds_evidence_to_requests",
     "authorize",
     "can",
+    "has_role_in",
     "may_lead_team",
-    "may_push",
     "owns_work_order",
     "require_self_or_staff",
     "roles_with",
     "row_scope",
-    "sees_internal_events",
-    "adds_evidence_to_job",
-    "adds_evidence_to_requests",
-    "has_role_in",
-    "sees_field_locations",
-    "sees_unverified_evidence",
     "sees_every_device",
+    "sees_field_locations",
+    "sees_internal_events",
+    "sees_unverified_evidence",
 ]

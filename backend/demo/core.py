@@ -39,9 +39,10 @@ from backend.kernel.base import utcnow
 from backend.kernel.china_time import CHINA_TZ
 from backend.kernel.roles import Role
 from backend.onsite.service import (
+    ChecklistInput,
     active_template,
     job_day,
-    submit_checklist,
+    submit_safety_checklist,
     valid_certificate,
 )
 from backend.policy import Principal
@@ -591,8 +592,8 @@ def _pass_safety_checklists(session: Session, order: WorkOrder, technician: Prin
     for hazard in order.hazards:
         template = active_template(session, hazard)
         answers = {item["code"]: True for item in template.items}
-        submit_checklist(
-            session=session, order=order, actor=technician, args={"hazard": hazard, "answers": answers}
+        submit_safety_checklist(
+            session=session, order=order, actor=technician, checklist=ChecklistInput(hazard, answers)
         )
 
 

@@ -434,15 +434,6 @@ def submit_safety_checklist(
     return submission
 
 
-def submit_checklist(
-    *, session: Session, order: WorkOrder, actor: Principal, args: dict[str, Any]
-) -> ChecklistSubmission:
-    """`submit_safety_checklist` for callers that still hold loaded arguments (backend.demo)."""
-    return submit_safety_checklist(
-        session=session, order=order, actor=actor, checklist=ChecklistInput(**args)
-    )
-
-
 def missing_checklists(session: Session, order: WorkOrder) -> list[str]:
     """Hazards of the job without a passed checklist by its current technician."""
     if not order.hazards:

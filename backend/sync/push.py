@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from backend.errors import Problem
 from backend.kernel.base import new_id, utcnow
 from backend.kernel.registration import installed
-from backend.policy import Principal, may_push
+from backend.policy import Principal, has_role_in
 from backend.sync.devices import device_for, mark_seen, record_error
 from backend.sync.models import SyncDevice, SyncFlag, SyncMutation
 from backend.sync.registry import Flag, Mutation, MutationContext, NotBatchable, mutations_by_name
@@ -246,7 +246,7 @@ def _prepare(
             extra={"known": sorted(registered)},
         )
         return _outcome(m.id, REJECTED, problem=problem)
-    if not may_push(principal, spec.roles):
+    if not has_role_in(principal, spec.roles):
         problem = Problem("mutation.forbidden", f"A {principal.role} may not push '{m.name}'.", status=403)
         return _outcome(m.id, REJECTED, problem=problem)
     try:
