@@ -107,7 +107,7 @@ def register_cli(app: Flask) -> None:
 
         session = current_app.extensions["repairops.session_factory"]()
         with session.begin():
-            partner, key = create_partner(session, name=name)
+            partner, key = create_partner(session=session, name=name)
         click.echo(f"partner {partner.id} api key: {key}")
 
     @app.cli.command("sweep-uploads")

@@ -189,7 +189,7 @@ def full_scan(session, job: JobFacts, limit: int = 10) -> list[str]:
     found: list[str] = []
     for start in range(0, len(ranked), 200):
         ids = [r[0] for r in ranked[start : start + 200]]
-        facts = load_tech_facts(session, ids, job)
+        facts = load_tech_facts(session=session, ids=ids, job=job)
         found += [i for i in ids if i in facts and not ineligibility(facts[i], job)]
         if len(found) >= limit:
             break
@@ -203,14 +203,14 @@ def nearest_ten(url: str) -> None:
     indexed, agree = [], 0
     for job in jobs:
         t0 = clock.perf_counter()
-        search_candidates(session, job, SETTINGS, limit=10, rank="distance")
+        search_candidates(session=session, job=job, settings=SETTINGS, limit=10, rank="distance")
         indexed.append((clock.perf_counter() - t0) * 1000)
     scans = []
     for job in jobs[:5]:
         t0 = clock.perf_counter()
         naive = full_scan(session, job)
         scans.append((clock.perf_counter() - t0) * 1000)
-        fast = search_candidates(session, job, SETTINGS, limit=10, rank="distance")
+        fast = search_candidates(session=session, job=job, settings=SETTINGS, limit=10, rank="distance")
         agree += naive == [c.technician_id for c in fast.candidates]
     med_i, med_s = statistics.median(indexed), statistics.median(scans)
     print(f"[1] nearest 10 eligible among {CITIES * PER_CITY:,} technicians ({session.bind.dialect.name})")

@@ -41,11 +41,17 @@ def service_report_contents(
         raise Problem("report.customer_missing", "The order has no customer.", status=409)
     address = session.get(Address, order.address_id) if order.address_id else None
     technician = session.get(Technician, order.assignee_id) if order.assignee_id else None
-    acceptances = [a for a in acceptances_of(session, order.id) if a.status == AcceptanceStatus.SEALED]
+    acceptances = [
+        a
+        for a in acceptances_of(session=session, work_order_id=order.id)
+        if a.status == AcceptanceStatus.SEALED
+    ]
     photos = _report_photos(session, order)
     images = {p.id: blob for p in photos if (blob := _image(read_image, p.thumbnail_key))}
     for acceptance in acceptances:
-        signature = get_verified_attachment(session, acceptance.signature_attachment_id or "")
+        signature = get_verified_attachment(
+            session=session, attachment_id=acceptance.signature_attachment_id or ""
+        )
         if signature is None or signature.sha256 != acceptance.signature_sha256:
             continue
         if blob := _image(read_image, signature.display_key or signature.object_key):
@@ -57,9 +63,9 @@ def service_report_contents(
         product=order.product,
         address_text=address.text if address else None,
         technician_name=technician.user.display_name if technician else None,
-        record=service_record_of(session, order.id),
-        parts=job_parts_used(session, order.id),
-        charges=job_charges(session, order.id),
+        record=service_record_of(session=session, order_id=order.id),
+        parts=job_parts_used(session=session, work_order_id=order.id),
+        charges=job_charges(session=session, work_order_id=order.id),
         acceptances=acceptances,
         images=images,
         photo_ids=[p.id for p in photos],

@@ -118,7 +118,7 @@ def _work_done(record: ServiceRecord) -> dict[str, Any]:
     }
 
 
-def job_summary(session: Session, order: WorkOrder) -> dict[str, Any]:
+def job_summary(*, session: Session, order: WorkOrder) -> dict[str, Any]:
     """The job's summary as the server sees it now."""
     record = session.scalars(
         sa.select(ServiceRecord).where(ServiceRecord.work_order_id == order.id)
@@ -126,8 +126,8 @@ def job_summary(session: Session, order: WorkOrder) -> dict[str, Any]:
     return build_summary(
         order=order,
         record=record,
-        parts=job_parts_used(session, order.id),
-        charges=job_charges(session, order.id),
+        parts=job_parts_used(session=session, work_order_id=order.id),
+        charges=job_charges(session=session, work_order_id=order.id),
     )
 
 
@@ -282,7 +282,7 @@ def record_acceptance(
     if existing is not None:
         if existing.work_order_id != order.id:
             raise conflict("acceptance.id_taken", "That acceptance id belongs to another work order.")
-        summary = job_summary(session, order)
+        summary = job_summary(session=session, order=order)
         rework = session.get(WorkOrder, existing.rework_order_id) if existing.rework_order_id else None
         return Recorded(existing, summary, summary_hash(summary), rework)
     outcome = signature.outcome
@@ -293,7 +293,7 @@ def record_acceptance(
             status=422,
             errors={"reason": ["Required when the outcome is reject."]},
         )
-    summary = job_summary(session, order)
+    summary = job_summary(session=session, order=order)
     server_hash = summary_hash(summary)
     matches = hmac.compare_digest(signature.summary_sha256, server_hash)
     acceptance = Acceptance(
@@ -325,8 +325,8 @@ def record_acceptance(
     session.add(acceptance)
     session.flush()
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="acceptance" if matches else "acceptance_stale",
         actor=actor,
         message=_event_message(acceptance),
@@ -377,7 +377,7 @@ def open_rework(*, session: Session, original: WorkOrder, reason: str) -> WorkOr
     now = utcnow()
     respond_due, resolve_due = sla_due(original.priority, now)
     rework = WorkOrder(
-        number=next_number(session, "WO", now),
+        number=next_number(session=session, prefix="WO", day=now),
         customer_id=original.customer_id,
         product_id=original.product_id,
         address_id=original.address_id,
@@ -402,8 +402,8 @@ def open_rework(*, session: Session, original: WorkOrder, reason: str) -> WorkOr
     session.add(rework)
     session.flush()
     add_event(
-        session,
-        rework,
+        session=session,
+        order=rework,
         kind="created",
         actor=ACCEPTANCE_ACTOR,
         message=f"返修单：原单 {original.number} 验收未通过",
@@ -411,8 +411,8 @@ def open_rework(*, session: Session, original: WorkOrder, reason: str) -> WorkOr
         data={"rework_of_id": original.id, "reason": reason},
     )
     add_event(
-        session,
-        original,
+        session=session,
+        order=original,
         kind="rework_opened",
         actor=ACCEPTANCE_ACTOR,
         message=f"已创建返修单 {rework.number}",
@@ -441,7 +441,7 @@ def close_only_after_rework_accepted(
         )
 
 
-def acceptances_of(session: Session, work_order_id: str) -> list[Acceptance]:
+def acceptances_of(*, session: Session, work_order_id: str) -> list[Acceptance]:
     return list(
         session.scalars(
             sa.select(Acceptance)

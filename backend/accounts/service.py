@@ -26,7 +26,7 @@ def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
+def authenticate(*, session: Session, username: str, password: str) -> User | None:
     user = session.scalars(sa.select(User).where(User.username == username)).one_or_none()
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
@@ -37,7 +37,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def create_partner(session: Session, *, name: str, api_key: str | None = None) -> tuple[Partner, str]:
+def create_partner(*, session: Session, name: str, api_key: str | None = None) -> tuple[Partner, str]:
     """Create a partner platform; returns it with its API key, shown once and stored only hashed."""
     key = api_key or "rk_" + secrets.token_urlsafe(32)
     partner = Partner(name=name, api_key_hash=hash_api_key(key), api_key_prefix=key[:8])

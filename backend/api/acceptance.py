@@ -97,8 +97,8 @@ class AcceptanceSummary(MethodView):
         An online device shows this and signs the hash; offline it computes the same itself."""
         principal = require(Permission.ACCEPTANCE_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
-        summary = service.job_summary(session, order)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
+        summary = service.job_summary(session=session, order=order)
         canonical = service.canonical_json(summary)
         return {
             "summary": summary,
@@ -115,8 +115,8 @@ class Acceptances(MethodView):
         """Every signature on the job, sealed or stale, oldest first."""
         principal = require(Permission.ACCEPTANCE_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
-        return service.acceptances_of(session, order.id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
+        return service.acceptances_of(session=session, work_order_id=order.id)
 
 
 def _optional_principal() -> Principal | None:
@@ -171,7 +171,9 @@ class WorkOrderRating(MethodView):
         """Rate the service once you accepted it: attitude, quality, effect, response speed (1-5)."""
         principal = require(Permission.RATING_CREATE)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         return service.rate_service(session=session, order=order, rating=service.RatingInput(**data))
 
     @blp.response(200, RatingSchema)
@@ -180,7 +182,7 @@ class WorkOrderRating(MethodView):
         """The order's rating (its customer, its technician and staff)."""
         principal = require(Permission.RATING_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         rating = service.rating_of(session=session, order=order)
         if rating is None:
             raise not_found("rating")
@@ -195,7 +197,7 @@ class ServiceReport(MethodView):
         """The service report PDF in Chinese (customer and staff only)."""
         principal = require(Permission.REPORT_DOWNLOAD)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         contents = service_report_contents(
             session=session,
             order=order,

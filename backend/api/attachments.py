@@ -165,7 +165,10 @@ class Attachments(MethodView):
         principal = require(Permission.ATTACHMENT_CREATE)
         session = db_session()
         check_evidence_owner(
-            session, principal, work_order_id=declaration.work_order_id, request_id=declaration.request_id
+            session=session,
+            principal=principal,
+            work_order_id=declaration.work_order_id,
+            request_id=declaration.request_id,
         )
         attachment, ticket = register_attachment(
             session=session, storage=storage_for(current_app), uploader=principal, declaration=declaration
@@ -180,7 +183,10 @@ class AttachmentDetail(MethodView):
     def get(self, attachment_id: str) -> dict[str, Any]:
         """One attachment's metadata and state (no coordinates for customers and partners)."""
         principal = require(Permission.ATTACHMENT_READ)
-        return attachment_view(get_visible_attachment(db_session(), principal, attachment_id), principal)
+        return attachment_view(
+            get_visible_attachment(session=db_session(), principal=principal, attachment_id=attachment_id),
+            principal,
+        )
 
 
 @blp.route("/attachments/<attachment_id>/ticket")
@@ -190,7 +196,9 @@ class AttachmentTicket(MethodView):
     def post(self, attachment_id: str) -> dict[str, Any]:
         """A fresh upload ticket (the old one expired while offline); an open multipart upload resumes."""
         principal = require(Permission.ATTACHMENT_CREATE)
-        attachment = get_own_attachment(db_session(), principal, attachment_id)
+        attachment = get_own_attachment(
+            session=db_session(), principal=principal, attachment_id=attachment_id
+        )
         return renew_ticket(storage=storage_for(current_app), attachment=attachment)
 
 
@@ -201,7 +209,9 @@ class AttachmentProgress(MethodView):
     def get(self, attachment_id: str) -> dict[str, Any]:
         """Which bytes/parts have arrived, so that an interrupted upload continues where it stopped."""
         principal = require(Permission.ATTACHMENT_CREATE)
-        attachment = get_own_attachment(db_session(), principal, attachment_id)
+        attachment = get_own_attachment(
+            session=db_session(), principal=principal, attachment_id=attachment_id
+        )
         return upload_progress(storage=storage_for(current_app), attachment=attachment)
 
 
@@ -217,7 +227,9 @@ class AttachmentComplete(MethodView):
         `.checksum_mismatch`, `.ticket_expired`, `.ticket_mismatch`, `.image_unreadable`), deletes what
         arrived and carries a new `ticket` for the re-upload. Repeating a successful call is harmless."""
         principal = require(Permission.ATTACHMENT_CREATE)
-        attachment = get_own_attachment(db_session(), principal, attachment_id)
+        attachment = get_own_attachment(
+            session=db_session(), principal=principal, attachment_id=attachment_id
+        )
         completion = complete_attachment(
             session=db_session(), storage=storage_for(current_app), attachment=attachment
         )
@@ -245,7 +257,9 @@ class AttachmentDownload(MethodView):
     def get(self, args: dict[str, Any], attachment_id: str) -> dict[str, Any]:
         """A short-lived link to a verified attachment's bytes: `original`, `display` or `thumbnail`."""
         principal = require(Permission.ATTACHMENT_READ)
-        attachment = get_visible_attachment(db_session(), principal, attachment_id)
+        attachment = get_visible_attachment(
+            session=db_session(), principal=principal, attachment_id=attachment_id
+        )
         return download_link(
             storage=storage_for(current_app),
             attachment=attachment,
@@ -263,7 +277,7 @@ class WorkOrderAttachments(MethodView):
         job's usage against its limits; includes the photos of the request the job came from."""
         principal = require(Permission.ATTACHMENT_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         return job_evidence(
             session=session, storage=storage_for(current_app), principal=principal, order=order
         )
@@ -277,7 +291,7 @@ class RequestAttachments(MethodView):
         """A repair request's photos and videos, with their states."""
         principal = require(Permission.ATTACHMENT_READ)
         session = db_session()
-        get_visible_request(session, principal, request_id)
+        get_visible_request(session=session, principal=principal, request_id=request_id)
         return request_evidence(
             session=session, storage=storage_for(current_app), principal=principal, request_id=request_id
         )

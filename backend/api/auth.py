@@ -54,7 +54,7 @@ class Login(MethodView):
     @blp.response(200, TokensSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Log in with username and password; returns access and refresh tokens."""
-        user = authenticate(db_session(), data["username"], data["password"])
+        user = authenticate(session=db_session(), username=data["username"], password=data["password"])
         if user is None:
             raise Problem(
                 "auth.invalid_credentials", "Wrong username or password.", status=401, title="Unauthorized"

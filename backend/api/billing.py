@@ -126,7 +126,9 @@ def _visible_bill(bill_id: str, action: Permission) -> Bill:
     bill = session.get(Bill, bill_id)
     if bill is None:
         raise not_found("bill")
-    get_visible_work_order_of(session, principal, bill.work_order_id, what="bill")
+    get_visible_work_order_of(
+        session=session, principal=principal, work_order_id=bill.work_order_id, what="bill"
+    )
     return bill
 
 
@@ -138,8 +140,8 @@ class Charges(MethodView):
         """What the job costs now: approved quotes + parts actually used, warranty, contract discount."""
         principal = require(Permission.BILL_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
-        return service.job_charges(session, order.id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
+        return service.job_charges(session=session, work_order_id=order.id)
 
 
 @blp.route("/work-orders/<string:work_order_id>/bill")
@@ -150,8 +152,8 @@ class WorkOrderBill(MethodView):
         """The job's current settlement bill."""
         principal = require(Permission.BILL_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
-        bill = service.current_bill(session, order.id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
+        bill = service.current_bill(session=session, work_order_id=order.id)
         if bill is None:
             raise not_found("bill")
         return _bill_view(bill)
@@ -162,8 +164,10 @@ class WorkOrderBill(MethodView):
         """Issue (or reissue, while unpaid) the settlement bill of a completed job (finance)."""
         principal = require(Permission.BILL_ISSUE)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
-        return _bill_view(service.issue_bill(session, order=order, actor=principal))
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
+        return _bill_view(service.issue_bill(session=session, order=order, actor=principal))
 
 
 @blp.route("/bills/<string:bill_id>")
@@ -187,7 +191,7 @@ class BillPayments(MethodView):
         bill = session.get(Bill, bill_id, with_for_update=True)
         if bill is None:
             raise not_found("bill")
-        service.record_payment(session, bill=bill, actor=principal, **data)
+        service.record_payment(session=session, bill=bill, actor=principal, **data)
         return _bill_view(bill)
 
 
@@ -204,7 +208,7 @@ class PaymentRefunds(MethodView):
         if payment is None:
             raise not_found("payment")
         session.get(Bill, payment.bill_id, with_for_update=True)
-        return service.record_refund(session, payment=payment, actor=principal, **data)
+        return service.record_refund(session=session, payment=payment, actor=principal, **data)
 
 
 @blp.route("/reconciliation")
@@ -215,4 +219,4 @@ class ReconciliationReport(MethodView):
     def get(self, args: dict[str, Any]) -> service.Reconciliation:
         """Money in and out on one day, per payment method, with every payment and refund (finance)."""
         require(Permission.RECONCILIATION_READ)
-        return service.reconciliation(db_session(), args["day"])
+        return service.reconciliation(session=db_session(), day=args["day"])

@@ -197,7 +197,7 @@ class ChecklistTemplates(MethodView):
     def get(self) -> list[Any]:
         """Safety checklists per hazard (electrical, gas, height); devices also get them by sync."""
         require(Permission.ONSITE_READ)
-        return onsite.ensure_checklist_templates(db_session())
+        return onsite.ensure_checklist_templates(session=db_session())
 
 
 @blp.route("/work-orders/<string:work_order_id>/onsite")
@@ -209,7 +209,7 @@ class OnsiteRecord(MethodView):
         reports, consents and the service record (the job's technician and staff)."""
         principal = require(Permission.ONSITE_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         return onsite.onsite_record_of(session=session, order=order)
 
 
@@ -223,7 +223,9 @@ class Appointment(MethodView):
         technician online); an accepted job becomes scheduled."""
         principal = require(Permission.ONSITE_APPOINTMENT)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         return onsite.confirm_appointment(
             session=session, order=order, actor=principal, appointment=onsite.AppointmentInput(**data)
         )
@@ -296,7 +298,9 @@ class ResolveStopWork(MethodView):
         report = session.get(StopWorkReport, report_id)
         if report is None:
             raise not_found("stop_work_report")
-        order = get_visible_work_order(session, principal, report.work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=report.work_order_id, lock=True
+        )
         return onsite.resolve_stop_work(
             session=session, report=report, order=order, actor=principal, resolution=data["resolution"]
         )

@@ -301,7 +301,7 @@ def _part_by_sku(sku: str) -> Part:
 
 def _location(principal: Principal, location_id: str) -> StockLocation:
     """A location the caller may see: staff see all; a technician only their own van."""
-    return get_visible_stock_location(db_session(), principal, location_id)
+    return get_visible_stock_location(session=db_session(), principal=principal, location_id=location_id)
 
 
 # --- catalog --------------------------------------------------------------------------------------
@@ -407,7 +407,7 @@ class Receipts(MethodView):
         """Goods in from a supplier (serialized parts list one serial per unit)."""
         principal = require(Permission.STOCK_MANAGE)
         return stock.receive(
-            db_session(),
+            session=db_session(),
             actor=principal,
             location=_location(principal, data["location_id"]),
             part=_part_by_sku(data["sku"]),
@@ -426,7 +426,7 @@ class Transfers(MethodView):
         """Move stock between locations: issue to a technician's van, or take a van's return."""
         principal = require(Permission.STOCK_MANAGE)
         return stock.transfer(
-            db_session(),
+            session=db_session(),
             actor=principal,
             source=_location(principal, data["source_id"]),
             destination=_location(principal, data["destination_id"]),
@@ -447,7 +447,7 @@ class WriteOffs(MethodView):
         """Take damaged, lost or expired stock off the books, with the reason."""
         principal = require(Permission.STOCK_MANAGE)
         return stock.write_off(
-            db_session(),
+            session=db_session(),
             actor=principal,
             location=_location(principal, data["location_id"]),
             part=_part_by_sku(data["sku"]),
@@ -547,7 +547,7 @@ class Counts(MethodView):
         principal = require(Permission.STOCK_MANAGE)
         location = _location(principal, data["location_id"])
         return stock.open_count(
-            db_session(), actor=principal, location=location, counter_name=data["counter_name"]
+            session=db_session(), actor=principal, location=location, counter_name=data["counter_name"]
         )
 
 
@@ -570,7 +570,9 @@ class CountLines(MethodView):
         """Record (or correct) the counted quantity of one part."""
         require(Permission.STOCK_MANAGE)
         count = _count(count_id)
-        stock.record_count(db_session(), count=count, part=_part_by_sku(data["sku"]), counted=data["counted"])
+        stock.record_count(
+            session=db_session(), count=count, part=_part_by_sku(data["sku"]), counted=data["counted"]
+        )
         return count
 
 
@@ -582,5 +584,5 @@ class PostCount(MethodView):
         """Post the count: every difference becomes an adjustment move in the counter's name."""
         principal = require(Permission.STOCK_MANAGE)
         count = _count(count_id)
-        stock.post_count(db_session(), actor=principal, count=count)
+        stock.post_count(session=db_session(), actor=principal, count=count)
         return count

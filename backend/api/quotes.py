@@ -104,7 +104,7 @@ class FeeSchedule(MethodView):
                 )
             ),
             "travel": list(session.scalars(sa.select(TravelFee).order_by(TravelFee.region_key))),
-            "policy": pricing.billing_policy(session),
+            "policy": pricing.billing_policy(session=session),
         }
 
 
@@ -256,7 +256,9 @@ def _visible_quote(quote_id: str, action: Permission) -> Quote:
     quote = session.get(Quote, quote_id)
     if quote is None:
         raise not_found("quote")
-    get_visible_work_order_of(session, principal, quote.work_order_id, what="quote")
+    get_visible_work_order_of(
+        session=session, principal=principal, work_order_id=quote.work_order_id, what="quote"
+    )
     return service.refresh_expiry(quote)
 
 
@@ -270,7 +272,7 @@ class WorkOrderQuotes(MethodView):
         only)."""
         principal = require(Permission.QUOTE_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         page = paginate_by(
             session, service.quotes_of(order=order), QUOTE_ORDER, args.get("cursor"), args["limit"]
         )
@@ -285,9 +287,11 @@ class WorkOrderQuotes(MethodView):
         discount applied). The technician's device can do the same offline (`quote.propose`)."""
         principal = require(Permission.QUOTE_CREATE)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         return service.create_quote(
-            session, order=order, actor=principal, lines=data["lines"], finding=data.get("finding")
+            session=session, order=order, actor=principal, lines=data["lines"], finding=data.get("finding")
         )
 
 
@@ -310,7 +314,7 @@ class QuoteConsentResource(MethodView):
         quote = _visible_quote(quote_id, Permission.QUOTE_CONSENT)
         principal = require(Permission.QUOTE_CONSENT)
         service.record_consent(
-            db_session(),
+            session=db_session(),
             quote=quote,
             decision=data["decision"],
             quote_hash_shown=data["quote_hash"],

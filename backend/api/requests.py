@@ -162,7 +162,7 @@ class RequestById(MethodView):
     def get(self, request_id: str) -> RepairRequest:
         """One repair request, if it is yours to see."""
         principal = require(Permission.REQUEST_READ)
-        return get_visible_request(db_session(), principal, request_id)
+        return get_visible_request(session=db_session(), principal=principal, request_id=request_id)
 
 
 @blp.route("/requests/<string:request_id>/confirm")
@@ -174,7 +174,7 @@ class ConfirmRequest(MethodView):
         """Customer service completes a request and confirms it into a work order."""
         principal = require(Permission.REQUEST_CONFIRM)
         session = db_session()
-        row = get_visible_request(session, principal, request_id)
+        row = get_visible_request(session=session, principal=principal, request_id=request_id)
         intake.confirm_request(session=session, request=row, by=principal, confirmation=confirmation)
         return row
 
@@ -188,7 +188,7 @@ class RejectRequest(MethodView):
         """Customer service turns a request down (spam, duplicate, outside the service area)."""
         principal = require(Permission.REQUEST_CONFIRM)
         session = db_session()
-        row = get_visible_request(session, principal, request_id)
+        row = get_visible_request(session=session, principal=principal, request_id=request_id)
         return intake.reject_request(session=session, request=row, by=principal, reason=data["reason"])
 
 
@@ -218,4 +218,4 @@ class PartnerRequestById(MethodView):
     def get(self, request_id: str) -> RepairRequest:
         """One of your own submissions, with its status and work order."""
         principal = require(Permission.REQUEST_CREATE_PARTNER)
-        return get_visible_request(db_session(), principal, request_id)
+        return get_visible_request(session=db_session(), principal=principal, request_id=request_id)

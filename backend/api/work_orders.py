@@ -137,7 +137,9 @@ class WorkOrderById(MethodView):
     @blp.doc(security=BEARER + API_KEY)
     def get(self, work_order_id: str) -> WorkOrder:
         """One work order, if it is yours to see (404 otherwise, whether or not it exists)."""
-        return get_visible_work_order(db_session(), require(Permission.WORK_ORDER_READ), work_order_id)
+        return get_visible_work_order(
+            session=db_session(), principal=require(Permission.WORK_ORDER_READ), work_order_id=work_order_id
+        )
 
 
 @blp.route("/<string:work_order_id>/events")
@@ -150,7 +152,7 @@ class WorkOrderEvents(MethodView):
         customer-visible lines."""
         principal = require(Permission.WORK_ORDER_READ)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id)
+        order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
         stmt = history_of(order=order, principal=principal)
         return paginate_by(session, stmt, HISTORY_ORDER, args.get("cursor"), args["limit"])
 
@@ -164,7 +166,9 @@ class AssignWorkOrder(MethodView):
         """Dispatcher assigns a queued order, or reassigns one to another technician."""
         principal = require(Permission.WORK_ORDER_ASSIGN)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         technician = session.get(Technician, data["technician_id"])
         if technician is None:
             raise not_found("technician")
@@ -187,7 +191,9 @@ class AcceptWorkOrder(MethodView):
         """The assigned technician takes the job."""
         principal = require(Permission.WORK_ORDER_RESPOND)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         event = service.transition_work_order(
             session=session, order=order, to_status=Status.ACCEPTED, actor=principal
         )
@@ -203,7 +209,9 @@ class DeclineWorkOrder(MethodView):
         """The assigned technician gives the job back with a reason; it returns to the dispatch queue."""
         principal = require(Permission.WORK_ORDER_RESPOND)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         event = service.decline_work_order(
             session=session, order=order, actor=principal, reason=data["reason"]
         )
@@ -219,7 +227,9 @@ class TransitionWorkOrder(MethodView):
         """Move the order to another status. An illegal move is a 409 problem listing the allowed ones."""
         principal = require(Permission.WORK_ORDER_TRANSITION)
         session = db_session()
-        order = get_visible_work_order(session, principal, work_order_id, lock=True)
+        order = get_visible_work_order(
+            session=session, principal=principal, work_order_id=work_order_id, lock=True
+        )
         event = service.transition_work_order(
             session=session,
             order=order,

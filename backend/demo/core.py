@@ -299,7 +299,7 @@ def load_regions(session: Session, rng: random.Random) -> None:
 def load_staff_and_partner(session: Session, rng: random.Random) -> None:
     fake = _faker(rng)
     _users(session, [(username, role, name, fake.phone_number()) for username, role, name in DEMO_STAFF])
-    create_partner(session, name=DEMO_PARTNER_NAME, api_key=DEMO_PARTNER_KEY)
+    create_partner(session=session, name=DEMO_PARTNER_NAME, api_key=DEMO_PARTNER_KEY)
 
 
 def load_technicians(session: Session, rng: random.Random) -> None:
@@ -590,7 +590,7 @@ def _walk(session: Session, rng: random.Random, crew: _Crew, order: WorkOrder, t
 def _pass_safety_checklists(session: Session, order: WorkOrder, technician: Principal) -> None:
     """What the technician does on site before a hazardous repair: every item confirmed."""
     for hazard in order.hazards:
-        template = active_template(session, hazard)
+        template = active_template(session=session, hazard=hazard)
         answers = {item["code"]: True for item in template.items}
         submit_safety_checklist(
             session=session, order=order, actor=technician, checklist=ChecklistInput(hazard, answers)

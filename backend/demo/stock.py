@@ -104,7 +104,7 @@ def load_parts_fees_and_stock(session: Session, rng: random.Random) -> None:
             serials = [f"{part.sku}-{serial_no + n:05d}" for n in range(quantity)]
             serial_no += quantity
         stock.receive(
-            session,
+            session=session,
             actor=clerk,
             location=central,
             part=part,
@@ -116,7 +116,7 @@ def load_parts_fees_and_stock(session: Session, rng: random.Random) -> None:
             SafetyStock(location_id=central.id, part_id=part.id, minimum=5, reorder_quantity=quantity // 2)
         )
         stock.transfer(
-            session,
+            session=session,
             actor=clerk,
             source=central,
             destination=centre,
@@ -127,8 +127,13 @@ def load_parts_fees_and_stock(session: Session, rng: random.Random) -> None:
     cheap = [part for part in parts if not part.serialized]
     technicians = session.scalars(sa.select(Technician).order_by(Technician.employee_no)).all()
     for technician in technicians:
-        van = stock.van_for(session, technician)
+        van = stock.van_for(session=session, technician=technician)
         for part in rng.sample(cheap, k=min(4, len(cheap))):
             stock.transfer(
-                session, actor=clerk, source=central, destination=van, part=part, quantity=rng.randint(1, 3)
+                session=session,
+                actor=clerk,
+                source=central,
+                destination=van,
+                part=part,
+                quantity=rng.randint(1, 3),
             )

@@ -51,7 +51,7 @@ def visible_attachments(principal: Principal) -> sa.ColumnElement[bool]:
     return sa.or_(own, shared)
 
 
-def get_visible_attachment(session: Session, principal: Principal, attachment_id: str) -> Attachment:
+def get_visible_attachment(*, session: Session, principal: Principal, attachment_id: str) -> Attachment:
     row = session.scalars(
         sa.select(Attachment).where(Attachment.id == attachment_id, visible_attachments(principal))
     ).one_or_none()
@@ -60,7 +60,7 @@ def get_visible_attachment(session: Session, principal: Principal, attachment_id
     return row
 
 
-def get_own_attachment(session: Session, principal: Principal, attachment_id: str) -> Attachment:
+def get_own_attachment(*, session: Session, principal: Principal, attachment_id: str) -> Attachment:
     """Uploads are finished (tickets, completion) by whoever registered them, nobody else."""
     row = session.scalars(
         sa.select(Attachment).where(Attachment.id == attachment_id).with_for_update()
@@ -71,15 +71,17 @@ def get_own_attachment(session: Session, principal: Principal, attachment_id: st
 
 
 def check_evidence_owner(
-    session: Session, principal: Principal, *, work_order_id: str | None, request_id: str | None
+    *, session: Session, principal: Principal, work_order_id: str | None, request_id: str | None
 ) -> None:
     """404 unless the caller may add evidence to the job or the request (exactly one is given)."""
     if request_id is not None:
         if not adds_evidence_to_requests(principal):
             raise not_found("repair_request")
-        get_visible_request(session, principal, request_id)
+        get_visible_request(session=session, principal=principal, request_id=request_id)
         return
     assert work_order_id is not None
-    order = get_visible_work_order(session, principal, work_order_id, lock=True)
+    order = get_visible_work_order(
+        session=session, principal=principal, work_order_id=work_order_id, lock=True
+    )
     if not adds_evidence_to_job(principal, order):
         raise not_found("work_order")

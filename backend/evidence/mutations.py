@@ -56,7 +56,7 @@ def register(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     "`state: rejected` with a code and a new ticket.",
 )
 def complete(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
-    attachment = get_own_attachment(ctx.session, ctx.principal, args["id"])
+    attachment = get_own_attachment(session=ctx.session, principal=ctx.principal, attachment_id=args["id"])
     completion = complete_attachment(
         session=ctx.session, storage=storage_for(ctx.settings), attachment=attachment
     )

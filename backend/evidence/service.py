@@ -111,7 +111,7 @@ def read_blob(app_or_config: Any, key: str) -> bytes:
     return storage_for(app_or_config).store.read(key)
 
 
-def get_verified_attachment(session: Session, attachment_id: str) -> Attachment | None:
+def get_verified_attachment(*, session: Session, attachment_id: str) -> Attachment | None:
     """The attachment if its bytes were verified (its sha256 is then a fact, not a claim)."""
     return session.scalars(
         sa.select(Attachment).where(
@@ -120,7 +120,7 @@ def get_verified_attachment(session: Session, attachment_id: str) -> Attachment 
     ).one_or_none()
 
 
-def adopt_request_attachments(session: Session, *, request_id: str, work_order_id: str) -> list[Attachment]:
+def adopt_request_attachments(*, session: Session, request_id: str, work_order_id: str) -> list[Attachment]:
     """Hand a request's photos to the job made from it, so that they sync to its technician's device.
 
     Call when a work order is created from a request (confirmation)."""
@@ -247,7 +247,7 @@ def _check_declaration(config: StorageConfig, declared: AttachmentDeclaration) -
 
 
 def usage(
-    session: Session, *, work_order_id: str | None = None, request_id: str | None = None
+    *, session: Session, work_order_id: str | None = None, request_id: str | None = None
 ) -> dict[str, Any]:
     """How many attachments of each kind, and how many bytes, a job (or a request) holds."""
     owner = (
@@ -280,7 +280,7 @@ def job_evidence(
     owner = Attachment.work_order_id == order.id
     if order.request_id is not None:
         owner = owner | (Attachment.request_id == order.request_id)
-    counted = usage(session, work_order_id=order.id)
+    counted = usage(session=session, work_order_id=order.id)
     return _listing(session, storage, principal, owner, counted)
 
 
@@ -288,7 +288,7 @@ def request_evidence(
     *, session: Session, storage: Storage, principal: Principal, request_id: str
 ) -> dict[str, Any]:
     """A repair request's attachments `principal` may see, with its usage against the limits."""
-    counted = usage(session, request_id=request_id)
+    counted = usage(session=session, request_id=request_id)
     return _listing(session, storage, principal, Attachment.request_id == request_id, counted)
 
 
@@ -312,7 +312,7 @@ def _listing(
 
 
 def _check_job_limits(session: Session, config: StorageConfig, declared: AttachmentDeclaration) -> None:
-    used = usage(session, work_order_id=declared.work_order_id, request_id=declared.request_id)
+    used = usage(session=session, work_order_id=declared.work_order_id, request_id=declared.request_id)
     kind = declared.kind
     allowed = config.max_per_job[kind]
     if used["counts"][kind] >= allowed:

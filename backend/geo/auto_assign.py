@@ -38,7 +38,7 @@ PRIORITY_ORDER = sa.case(
 AUTO_CANDIDATES = 50
 
 
-def rule_for(session: Session, region_id: str | None) -> AutoAssignRule | None:
+def rule_for(*, session: Session, region_id: str | None) -> AutoAssignRule | None:
     if region_id is None:
         return None
     return session.scalars(
@@ -46,7 +46,7 @@ def rule_for(session: Session, region_id: str | None) -> AutoAssignRule | None:
     ).one_or_none()
 
 
-def returned_by(session: Session, order: WorkOrder) -> frozenset[str]:
+def returned_by(*, session: Session, order: WorkOrder) -> frozenset[str]:
     """Technicians who declined this order or let it time out: never offered it again automatically."""
     rows = session.scalars(
         sa.select(WorkOrderEvent.data).where(
@@ -79,17 +79,17 @@ def auto_assign(
 ) -> WorkOrderEvent | None:
     """Apply the region's rule to a queued order; None when no rule applies or nobody is eligible."""
     settings = settings or DispatchSettings.from_config()
-    rule = rule_for(session, order.region_id)
+    rule = rule_for(session=session, region_id=order.region_id)
     if rule is None or not rule.enabled or order.status not in QUEUED or order.lat is None:
         return None
     job = job_facts(order, now)
     result = search_candidates(
-        session,
-        job,
-        settings,
+        session=session,
+        job=job,
+        settings=settings,
         limit=AUTO_CANDIDATES,
         max_radius_km=rule.radius_km,
-        exclude_ids=returned_by(session, order),
+        exclude_ids=returned_by(session=session, order=order),
         now=now,
         rank="distance" if rule.strategy == AssignmentStrategy.NEAREST else "score",
     )
@@ -156,7 +156,7 @@ def _notify_no_candidate(session: Session, order: WorkOrder, rule: AutoAssignRul
         )
 
 
-def time_out_unaccepted(session: Session, settings: DispatchSettings, now: datetime) -> list[WorkOrder]:
+def time_out_unaccepted(*, session: Session, settings: DispatchSettings, now: datetime) -> list[WorkOrder]:
     """Assigned orders nobody accepted within their region's timeout are declined by the system."""
     rules = {r.region_id: r for r in session.scalars(sa.select(AutoAssignRule))}
     shortest = min([settings.accept_timeout_minutes, *(r.accept_timeout_minutes for r in rules.values())])
@@ -189,7 +189,7 @@ def time_out_unaccepted(session: Session, settings: DispatchSettings, now: datet
     return timed_out
 
 
-def notify_declines(session: Session) -> int:
+def notify_declines(*, session: Session) -> int:
     """One notification per decline event (technician's or timeout), addressed to the region's lead."""
     noted = sa.select(DispatchNotification.event_id).where(DispatchNotification.event_id.is_not(None))
     rows = session.execute(
@@ -211,13 +211,13 @@ def notify_declines(session: Session) -> int:
             order,
             kind,
             f"工单 {order.number} 已退回派单队列（{why}）。",
-            rule_for(session, order.region_id),
+            rule_for(session=session, region_id=order.region_id),
             event,
         )
     return len(rows)
 
 
-def drain_queue(session: Session, settings: DispatchSettings, now: datetime, limit: int = 200) -> int:
+def drain_queue(*, session: Session, settings: DispatchSettings, now: datetime, limit: int = 200) -> int:
     """Offer queued orders of auto-assigning regions again, emergencies first."""
     enabled = sa.select(AutoAssignRule.region_id).where(AutoAssignRule.enabled.is_(True))
     queued = session.scalars(
@@ -239,7 +239,7 @@ def run_dispatch_timeouts(
     """The periodic job (`repairops dispatch-timeouts`, every minute): time out, notify, re-dispatch."""
     settings = settings or DispatchSettings.from_config()
     now = now or utcnow()
-    timed_out = time_out_unaccepted(session, settings, now)
-    notified = notify_declines(session)
-    reassigned = drain_queue(session, settings, now)
+    timed_out = time_out_unaccepted(session=session, settings=settings, now=now)
+    notified = notify_declines(session=session)
+    reassigned = drain_queue(session=session, settings=settings, now=now)
     return {"timed_out": len(timed_out), "notified": notified, "reassigned": reassigned}

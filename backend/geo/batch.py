@@ -134,8 +134,8 @@ def urgency_order(jobs: list[JobFacts]) -> list[JobFacts]:
 
 
 def plan_for_orders(
-    session: Session,
     *,
+    session: Session,
     orders: list[WorkOrder],
     technician_ids: list[str],
     day: date,
@@ -145,7 +145,7 @@ def plan_for_orders(
 ) -> BatchPlan:
     """Load the facts for a batch (one day's capacity) and solve it."""
     jobs = urgency_order([job_facts(o, now) for o in orders])
-    facts = load_fleet_facts(session, technician_ids, day=day)
+    facts = load_fleet_facts(session=session, ids=technician_ids, day=day)
     techs = [facts[i] for i in technician_ids if i in facts and facts[i].active]
     free = [max(0, t.daily_capacity - t.load) for t in techs]
     mask = eligibility_mask(jobs, techs, any_region=any_region)

@@ -51,7 +51,7 @@ class SearchResult:
 
 
 def technicians_near(
-    session: Session, lat: float, lng: float, radius_km: float, *, region_id: str | None = None
+    *, session: Session, lat: float, lng: float, radius_km: float, region_id: str | None = None
 ) -> list[str]:
     """Active technicians whose home base or last reported position lies in the box around the point."""
     box = bbox_around(lat, lng, radius_km)
@@ -76,10 +76,10 @@ def technicians_near(
 
 
 def search_candidates(
+    *,
     session: Session,
     job: JobFacts,
     settings: DispatchSettings,
-    *,
     limit: int = 10,
     max_radius_km: float | None = None,
     any_region: bool = False,
@@ -119,8 +119,12 @@ def _search_within(
 ) -> SearchResult:
     # Region is a rule (ineligibility), not a SQL filter: with it, planners pick the region index and
     # read the whole region instead of range-scanning the box.
-    ids = [i for i in technicians_near(session, job.lat, job.lng, radius_km) if i not in exclude_ids]
-    known.update(load_tech_facts(session, [i for i in ids if i not in known], job))
+    ids = [
+        i
+        for i in technicians_near(session=session, lat=job.lat, lng=job.lng, radius_km=radius_km)
+        if i not in exclude_ids
+    ]
+    known.update(load_tech_facts(session=session, ids=[i for i in ids if i not in known], job=job))
     facts = {i: known[i] for i in ids if i in known}
     candidates: list[Candidate] = []
     excluded: list[Excluded] = []

@@ -116,7 +116,7 @@ def propose_batch(
         any_region=any_region,
     )
     plan = plan_for_orders(
-        session, orders=orders, technician_ids=pool, day=day, max_km=max_km, any_region=any_region
+        session=session, orders=orders, technician_ids=pool, day=day, max_km=max_km, any_region=any_region
     )
     return _proposal(day, plan, {o.id: o.version for o in orders})
 
@@ -151,12 +151,16 @@ class AppliedPlan:
 def assign_planned(*, session: Session, actor: Principal, line: PlanLine) -> WorkOrderEvent:
     """Assign one confirmed line after re-checking it: the order is unchanged since the plan (version)
     and the technician is still eligible for it (`dispatch.not_eligible`, with the reasons)."""
-    order = get_visible_work_order(session, actor, line["work_order_id"], lock=True)
+    order = get_visible_work_order(
+        session=session, principal=actor, work_order_id=line["work_order_id"], lock=True
+    )
     technician = session.get(Technician, line["technician_id"])
     if technician is None:
         raise not_found("technician")
     job = job_facts(order)
-    reasons = ineligibility(load_tech_facts(session, [technician.id], job)[technician.id], job)
+    reasons = ineligibility(
+        load_tech_facts(session=session, ids=[technician.id], job=job)[technician.id], job
+    )
     if reasons:
         raise conflict(
             "dispatch.not_eligible", "The technician can no longer take this order.", reasons=reasons
@@ -233,7 +237,7 @@ def set_auto_assign_rule(
         raise not_found("region")
     if isinstance(team_lead_user_id, str):
         check_team_lead(session=session, user_id=team_lead_user_id)
-    rule = rule_for(session, region_id)
+    rule = rule_for(session=session, region_id=region_id)
     if rule is None:
         rule = AutoAssignRule(region_id=region_id)
         session.add(rule)
@@ -299,12 +303,12 @@ def offer_candidates(
 ) -> dict[str, Any]:
     """Eligible technicians for a visible order other than its assignee, best first, with who they
     are; the nearest technicians not offered (at most MAX_EXCLUDED_SHOWN) with their reasons."""
-    order = get_visible_work_order(session, principal, work_order_id)
+    order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
     job = job_facts(order)
     result = search_candidates(
-        session,
-        job,
-        settings,
+        session=session,
+        job=job,
+        settings=settings,
         limit=limit,
         max_radius_km=radius_km,
         any_region=any_region,
@@ -342,7 +346,9 @@ def day_route(
     if technician is None:
         raise not_found("technician")
     day = day or china_today()
-    route, orders, context = technician_day_route(session, technician, day, settings)
+    route, orders, context = technician_day_route(
+        session=session, technician=technician, day=day, settings=settings
+    )
     numbers = {o.id: o.number for o in orders}
     return {
         "technician_id": technician.id,
@@ -410,7 +416,7 @@ def orders_map(
 ) -> dict[str, Any]:
     """Open work orders of the region or box as a GeoJSON FeatureCollection."""
     region, box = map_scope(region_id=region_id, bbox=bbox, coord_system=coord_system)
-    return open_orders_geojson(session, region_id=region, bbox=box)
+    return open_orders_geojson(session=session, region_id=region, bbox=box)
 
 
 def technicians_map(
@@ -423,4 +429,4 @@ def technicians_map(
 ) -> dict[str, Any]:
     """Active technicians of the region or box at their best known position, as GeoJSON."""
     region, box = map_scope(region_id=region_id, bbox=bbox, coord_system=coord_system)
-    return technicians_geojson(session, settings, region_id=region, bbox=box)
+    return technicians_geojson(session=session, settings=settings, region_id=region, bbox=box)

@@ -121,12 +121,12 @@ class TechFacts:
         return self.home_lat, self.home_lng
 
 
-def load_tech_facts(session: Session, ids: list[str], job: JobFacts) -> dict[str, TechFacts]:
+def load_tech_facts(*, session: Session, ids: list[str], job: JobFacts) -> dict[str, TechFacts]:
     """Everything the rules and the score need about `ids` for one job, in a few set-based queries."""
     needed = sorted({CERTIFICATE_FOR_HAZARD[h] for h in job.hazards if h in CERTIFICATE_FOR_HAZARD})
     return load_fleet_facts(
-        session,
-        ids,
+        session=session,
+        ids=ids,
         day=job.job_date,
         category=job.product_category,
         certificate_types=needed,
@@ -136,9 +136,9 @@ def load_tech_facts(session: Session, ids: list[str], job: JobFacts) -> dict[str
 
 
 def load_fleet_facts(
+    *,
     session: Session,
     ids: list[str],
-    *,
     day: date,
     category: str | None = None,
     certificate_types: list[str] | None = None,

@@ -44,7 +44,7 @@ def collection(features: list[dict[str, Any]], truncated: bool) -> dict[str, Any
     return {"type": "FeatureCollection", "features": features, "truncated": truncated}
 
 
-def open_orders_geojson(session: Session, *, region_id: str | None, bbox: BBox | None) -> dict[str, Any]:
+def open_orders_geojson(*, session: Session, region_id: str | None, bbox: BBox | None) -> dict[str, Any]:
     stmt = sa.select(WorkOrder).where(
         WorkOrder.status.in_(OPEN_STATUSES), WorkOrder.lat.is_not(None), WorkOrder.lng.is_not(None)
     )
@@ -81,7 +81,7 @@ def open_orders_geojson(session: Session, *, region_id: str | None, bbox: BBox |
 
 
 def technicians_geojson(
-    session: Session, settings: DispatchSettings, *, region_id: str | None, bbox: BBox | None
+    *, session: Session, settings: DispatchSettings, region_id: str | None, bbox: BBox | None
 ) -> dict[str, Any]:
     """Active technicians at their effective position (last report, else home base)."""
     eff_lat = sa.func.coalesce(TechnicianPosition.lat, Technician.home_lat)
@@ -148,7 +148,7 @@ def _day_start(tech: Technician, day: date) -> datetime:
 
 
 def technician_day_route(
-    session: Session, technician: Technician, day: date, settings: DispatchSettings
+    *, session: Session, technician: Technician, day: date, settings: DispatchSettings
 ) -> tuple[DayRoute, list[WorkOrder], dict[str, Any]]:
     """The technician's jobs that day (appointments that day; today also the unscheduled ones), routed."""
     now = utcnow()

@@ -30,8 +30,8 @@ class LocationReportArgs(ma.Schema):
 
 
 def record_position(
-    session: Session,
     *,
+    session: Session,
     technician_id: str,
     lat: Any,
     lng: Any,
@@ -84,7 +84,7 @@ def location_reports(run: list[tuple[MutationContext, dict[str, Any]]]) -> list[
 def _record_report(ctx: MutationContext, args: dict[str, Any]) -> TechnicianPosition:
     assert ctx.principal.technician_id is not None
     return record_position(
-        ctx.session,
+        session=ctx.session,
         technician_id=ctx.principal.technician_id,
         lat=args["lat"],
         lng=args["lng"],

@@ -191,7 +191,7 @@ def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
 @mutation("visit.check_out", CheckOutArgs, description="Check out when leaving the job.")
 def check_out(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
-    visit = onsite.get_visit(ctx.session, args["visit_id"], order)
+    visit = onsite.get_visit(session=ctx.session, visit_id=args["visit_id"], order=order)
     onsite.check_out(
         session=ctx.session,
         visit=visit,

@@ -92,7 +92,7 @@ def template_id(hazard: str, version: int = 1) -> str:
     return str(uuid.uuid5(_TEMPLATE_NAMESPACE, f"checklist:{hazard}:v{version}"))
 
 
-def ensure_checklist_templates(session: Session) -> list[ChecklistTemplate]:
+def ensure_checklist_templates(*, session: Session) -> list[ChecklistTemplate]:
     """Insert the built-in templates that are missing; return the active ones."""
     existing = {t.id: t for t in session.scalars(sa.select(ChecklistTemplate))}
     for hazard, spec in DEFAULT_TEMPLATES.items():
@@ -111,8 +111,8 @@ def ensure_checklist_templates(session: Session) -> list[ChecklistTemplate]:
     return sorted((t for t in existing.values() if t.active), key=lambda t: (t.hazard, t.version))
 
 
-def active_template(session: Session, hazard: str) -> ChecklistTemplate:
-    templates = [t for t in ensure_checklist_templates(session) if t.hazard == hazard]
+def active_template(*, session: Session, hazard: str) -> ChecklistTemplate:
+    templates = [t for t in ensure_checklist_templates(session=session) if t.hazard == hazard]
     if not templates:
         raise Problem(
             "safety.unknown_hazard",
@@ -173,8 +173,8 @@ def confirm_appointment(
         # Whoever agreed the window with the customer (technician or service desk) schedules the job.
         transition_work_order(session=session, order=order, to_status=Status.SCHEDULED, actor=SCHEDULER)
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="appointment",
         actor=actor,
         message=f"已与{confirmation.agreed_with}确认上门时间",
@@ -189,7 +189,7 @@ def confirm_appointment(
     return confirmation
 
 
-def job_point(session: Session, order: WorkOrder) -> tuple[float, float] | None:
+def job_point(*, session: Session, order: WorkOrder) -> tuple[float, float] | None:
     if order.lat is not None and order.lng is not None:
         return (order.lat, order.lng)
     if order.address_id:
@@ -217,7 +217,7 @@ def check_in(*, session: Session, order: WorkOrder, actor: Principal, arrival: C
     """
     if actor.technician_id is None:
         raise Problem("visit.technician_only", "Only a technician checks in.", status=403)
-    point = job_point(session, order)
+    point = job_point(session=session, order=order)
     distance = None
     if point is not None:
         distance = round(geodesic_km(point, (arrival.lat, arrival.lng)) * 1000)
@@ -237,8 +237,8 @@ def check_in(*, session: Session, order: WorkOrder, actor: Principal, arrival: C
     if order.status == Status.EN_ROUTE and order.assignee_id == actor.technician_id:
         transition_work_order(session=session, order=order, to_status=Status.ON_SITE, actor=actor)
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="check_in",
         actor=actor,
         message="师傅已签到",
@@ -248,7 +248,7 @@ def check_in(*, session: Session, order: WorkOrder, actor: Principal, arrival: C
     return visit
 
 
-def get_visit(session: Session, visit_id: str, order: WorkOrder) -> Visit:
+def get_visit(*, session: Session, visit_id: str, order: WorkOrder) -> Visit:
     visit = session.get(Visit, visit_id)
     if visit is None or visit.work_order_id != order.id:
         raise not_found("visit")
@@ -274,8 +274,8 @@ def check_out(
     visit.check_out_lat = departure.lat
     visit.check_out_lng = departure.lng
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="check_out",
         actor=actor,
         message="师傅已离开",
@@ -378,7 +378,7 @@ def submit_safety_checklist(
     if technician is None:
         raise Problem("safety.technician_only", "Only a technician submits a safety checklist.", status=403)
     hazard = checklist.hazard
-    template = active_template(session, hazard)
+    template = active_template(session=session, hazard=hazard)
     day = job_day(order)
     certificate = valid_certificate(technician, template.required_certificate, day)
     if certificate is None:
@@ -422,8 +422,8 @@ def submit_safety_checklist(
     session.add(submission)
     session.flush()
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="safety_checklist",
         actor=actor,
         message=f"{template.title}：{'通过' if not missing else '未通过'}",
@@ -434,7 +434,7 @@ def submit_safety_checklist(
     return submission
 
 
-def missing_checklists(session: Session, order: WorkOrder) -> list[str]:
+def missing_checklists(*, session: Session, order: WorkOrder) -> list[str]:
     """Hazards of the job without a passed checklist by its current technician."""
     if not order.hazards:
         return []
@@ -450,7 +450,7 @@ def missing_checklists(session: Session, order: WorkOrder) -> list[str]:
     return [hazard for hazard in order.hazards if hazard not in passed]
 
 
-def open_stop_work(session: Session, order_id: str) -> list[StopWorkReport]:
+def open_stop_work(*, session: Session, order_id: str) -> list[StopWorkReport]:
     return list(
         session.scalars(
             sa.select(StopWorkReport).where(
@@ -464,7 +464,7 @@ def safety_before_repair(session: Session, order: WorkOrder, target: Status, act
     """No repair on a hazardous job without its checklists, and none while work is stopped."""
     if target not in (Status.IN_REPAIR, Status.COMPLETED):
         return
-    stopped = open_stop_work(session, order.id)
+    stopped = open_stop_work(session=session, order_id=order.id)
     if stopped:
         raise conflict(
             "safety.stop_work_active",
@@ -472,7 +472,7 @@ def safety_before_repair(session: Session, order: WorkOrder, target: Status, act
             stop_work_report_ids=[r.id for r in stopped],
         )
     if target == Status.IN_REPAIR:
-        missing = missing_checklists(session, order)
+        missing = missing_checklists(session=session, order=order)
         if missing:
             raise conflict(
                 "safety.checklist_required",
@@ -512,8 +512,8 @@ def report_stop_work(
     session.add(report)
     session.flush()
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="stop_work",
         actor=actor,
         message="发现重大安全隐患，已停止作业",
@@ -545,8 +545,8 @@ def resolve_stop_work(
     report.resolved_by_user_id = actor.user_id
     report.resolution = resolution
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="stop_work_resolved",
         actor=actor,
         message="安全隐患已排除，可以继续作业",
@@ -594,8 +594,8 @@ def record_consent(*, session: Session, order: WorkOrder, actor: Principal, give
     words = "同意" if consent.granted else "不同意"
     what = "维修人员接触设备内数据" if consent.kind == ConsentKind.DATA_ACCESS else consent.subject
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="consent",
         actor=actor,
         message=f"{consent.signer_name}{words}：{what}",
@@ -672,8 +672,8 @@ def save_service_record(
         ],
     )
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="service_record",
         actor=actor,
         message="维修记录已更新",
@@ -709,14 +709,14 @@ def onsite_record_of(*, session: Session, order: WorkOrder) -> OnsiteRecord:
         appointments=rows(AppointmentConfirmation, AppointmentConfirmation.confirmed_at),
         visits=rows(Visit, Visit.checked_in_at),
         checklists=rows(ChecklistSubmission, ChecklistSubmission.submitted_at),
-        missing_checklists=missing_checklists(session, order),
+        missing_checklists=missing_checklists(session=session, order=order),
         stop_work_reports=rows(StopWorkReport, StopWorkReport.reported_at),
         consents=rows(Consent, Consent.recorded_at),
-        service_record=service_record_of(session, order.id),
+        service_record=service_record_of(session=session, order_id=order.id),
     )
 
 
-def service_record_of(session: Session, order_id: str) -> ServiceRecord | None:
+def service_record_of(*, session: Session, order_id: str) -> ServiceRecord | None:
     return session.scalars(
         sa.select(ServiceRecord).where(ServiceRecord.work_order_id == order_id)
     ).one_or_none()

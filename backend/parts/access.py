@@ -18,7 +18,7 @@ def visible_stock_locations(principal: Principal) -> sa.ColumnElement[bool]:
     return sa.false()
 
 
-def get_visible_stock_location(session: Session, principal: Principal, location_id: str) -> StockLocation:
+def get_visible_stock_location(*, session: Session, principal: Principal, location_id: str) -> StockLocation:
     location = session.scalars(
         sa.select(StockLocation).where(StockLocation.id == location_id, visible_stock_locations(principal))
     ).one_or_none()

@@ -81,10 +81,10 @@ def _order(session: Session, work_order_id: str) -> WorkOrder:
     return order
 
 
-def job_parts_used(session: Session, work_order_id: str) -> list[PartUse]:
+def job_parts_used(*, session: Session, work_order_id: str) -> list[PartUse]:
     """Parts fitted on the job, priced as quoted (else at the catalog price when used), sorted by SKU."""
     order = _order(session, work_order_id)
-    cover = pricing.warranty_cover(session, order)
+    cover = pricing.warranty_cover(session=session, order=order)
     quoted = {line.sku: line.unit_price_fen for line in _approved_lines(session, work_order_id) if line.sku}
     usages = session.scalars(
         sa.select(PartUsage)
@@ -114,11 +114,11 @@ def job_parts_used(session: Session, work_order_id: str) -> list[PartUse]:
     return sorted(uses, key=lambda use: (use.sku, use.serial or ""))
 
 
-def job_charges(session: Session, work_order_id: str) -> JobCharges:
+def job_charges(*, session: Session, work_order_id: str) -> JobCharges:
     """The bill of a job: labour and travel as approved (else from the fee schedule), parts as used,
     warranty cover, and the contract discount applied once."""
     order = _order(session, work_order_id)
-    cover = pricing.warranty_cover(session, order)
+    cover = pricing.warranty_cover(session=session, order=order)
     approved = _approved_lines(session, work_order_id)
     lines = _labour_lines(session, order, approved, cover.labour_covered)
     lines += [
@@ -130,13 +130,15 @@ def job_charges(session: Session, work_order_id: str) -> JobCharges:
             amount_fen=line_amount(use.quantity, use.unit_price_fen, covered=use.covered_by_warranty),
             covered_by_warranty=use.covered_by_warranty,
         )
-        for use in job_parts_used(session, work_order_id)
+        for use in job_parts_used(session=session, work_order_id=work_order_id)
     ]
     lines += _travel_lines(session, order, approved)
-    return total_charges(lines, discount_bp=contract_discount_bp(session, order.customer_id))
+    return total_charges(
+        lines, discount_bp=contract_discount_bp(session=session, customer_id=order.customer_id)
+    )
 
 
-def contract_discount_bp(session: Session, customer_id: str) -> int:
+def contract_discount_bp(*, session: Session, customer_id: str) -> int:
     customer = session.get(Customer, customer_id)
     if customer is None or not customer.is_contract:
         return 0
@@ -151,7 +153,7 @@ def _labour_lines(
         items = [(line.description, line.quantity, line.unit_price_fen) for line in quoted]
     else:
         rate = pricing.labour_rate(
-            session,
+            session=session,
             product_category=order.product_category,
             fault_type=order.fault_type,
             difficulty=pricing.difficulty_of(order),
@@ -175,7 +177,7 @@ def _travel_lines(session: Session, order: WorkOrder, approved: list[QuoteLine])
     if quoted is not None:
         price = quoted.unit_price_fen
     else:
-        fee = pricing.travel_fee_fen(session, order.region_id)
+        fee = pricing.travel_fee_fen(session=session, region_id=order.region_id)
         if fee is None:
             return []
         price = fee
@@ -213,13 +215,13 @@ def bill_balance(bill: Bill) -> BillBalance:
     return BillBalance(paid, refunded, outstanding, state)
 
 
-def current_bill(session: Session, work_order_id: str) -> Bill | None:
+def current_bill(*, session: Session, work_order_id: str) -> Bill | None:
     return session.scalars(
         sa.select(Bill).where(Bill.work_order_id == work_order_id, Bill.open_key.is_not(None))
     ).one_or_none()
 
 
-def issue_bill(session: Session, *, order: WorkOrder, actor: Principal) -> Bill:
+def issue_bill(*, session: Session, order: WorkOrder, actor: Principal) -> Bill:
     """Freeze `job_charges` into the job's settlement bill. Reissuing replaces an unpaid bill whose
     figures changed; a bill with payments on it is never silently replaced."""
     if order.status not in BILLABLE:
@@ -228,8 +230,8 @@ def issue_bill(session: Session, *, order: WorkOrder, actor: Principal) -> Bill:
             f"A job is billed once the repair is completed, not in '{order.status}'.",
             current_status=order.status,
         )
-    charges = job_charges(session, order.id)
-    existing = current_bill(session, order.id)
+    charges = job_charges(session=session, work_order_id=order.id)
+    existing = current_bill(session=session, work_order_id=order.id)
     if existing is not None:
         if _same_figures(existing, charges):
             return existing
@@ -244,7 +246,7 @@ def issue_bill(session: Session, *, order: WorkOrder, actor: Principal) -> Bill:
     bill = Bill(
         work_order_id=order.id,
         customer_id=order.customer_id,
-        number=next_number(session, "BL"),
+        number=next_number(session=session, prefix="BL"),
         status="open",
         open_key=order.id,
         labour_fen=charges.labour_fen,
@@ -284,8 +286,8 @@ REFUND = "refund"
 
 
 def record_payment(
-    session: Session,
     *,
+    session: Session,
     bill: Bill,
     method: str,
     amount_fen: int,
@@ -330,8 +332,8 @@ def record_payment(
 
 
 def record_refund(
-    session: Session,
     *,
+    session: Session,
     payment: Payment,
     amount_fen: int,
     reason: str,
@@ -410,7 +412,7 @@ class Reconciliation:
     entries: list[Payment]
 
 
-def reconciliation(session: Session, day: date) -> Reconciliation:
+def reconciliation(*, session: Session, day: date) -> Reconciliation:
     """Money in and out on one business day (China time), per payment method, with every entry."""
     start, end = china_day_bounds(day)
     entries = list(

@@ -26,7 +26,7 @@ def catalog_query(*, category: str | None = None, text: str | None = None) -> sa
 
 def active_part_by_sku(*, session: Session, sku: str) -> Part:
     """The active part with this SKU; an unknown or retired SKU is a 422 on the `sku` field."""
-    part = catalog_part(session, sku)
+    part = catalog_part(session=session, sku=sku)
     if part is None:
         raise Problem(
             "part.unknown_sku",

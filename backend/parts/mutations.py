@@ -97,7 +97,7 @@ def _technician(ctx: MutationContext) -> Technician:
 def _quote_state(ctx: MutationContext, quote_id: str) -> dict[str, Any] | None:
     """The quote's row as a device receives it, or None if the server has no such quote."""
     quote = ctx.session.get(Quote, quote_id)
-    return None if quote is None else server_state(ctx.session, quote)
+    return None if quote is None else server_state(session=ctx.session, obj=quote)
 
 
 def _part(sku: str) -> Problem:
@@ -107,7 +107,7 @@ def _part(sku: str) -> Problem:
 
 
 def _catalog(ctx: MutationContext, sku: str) -> Part:
-    part = catalog_part(ctx.session, sku)
+    part = catalog_part(session=ctx.session, sku=sku)
     if part is None:
         raise _part(sku)
     return part
@@ -133,7 +133,11 @@ def consume(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     try:
         with ctx.session.begin_nested():  # undone before a conflict reads the quote back (see consent)
             quote_service.require_consent_for_part(
-                ctx.session, order=order, part=part, quantity=args["quantity"], quote_id=args.get("quote_id")
+                session=ctx.session,
+                order=order,
+                part=part,
+                quantity=args["quantity"],
+                quote_id=args.get("quote_id"),
             )
     except Problem as problem:
         if problem.status == 409:  # the finding's quote it names, else no row: the usage is not recorded
@@ -141,7 +145,7 @@ def consume(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             problem.extra["server_state"] = _quote_state(ctx, named) if named else None
         raise
     result = stock.consume_on_job(
-        ctx.session,
+        session=ctx.session,
         usage_id=args["id"],
         actor=ctx.principal,
         technician=technician,
@@ -170,7 +174,7 @@ def return_part(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     part = _catalog(ctx, args["sku"])
     result = stock.return_from_job(
-        ctx.session,
+        session=ctx.session,
         usage_id=args["id"],
         actor=ctx.principal,
         technician=technician,
@@ -198,7 +202,7 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     order = work_order_for_field_fact(ctx, args["work_order_id"])
     try:
         quote = quote_service.create_quote(
-            ctx.session,
+            session=ctx.session,
             order=order,
             actor=ctx.principal,
             lines=args["lines"],
@@ -207,7 +211,7 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         )
     except Problem as problem:
         if problem.status == 409:  # quote.job_closed: the job as the server has it
-            problem.extra["server_state"] = server_state(ctx.session, order)
+            problem.extra["server_state"] = server_state(session=ctx.session, obj=order)
         raise
     expected = args.get("expected_hash")
     if expected is not None and expected != quote.content_hash:
@@ -236,10 +240,10 @@ def consent(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         # Its own savepoint: a conflict's server state is the quote once this mutation is undone (a
         # quote found expired on the way is reported as stored, not as this attempt left it).
         with ctx.session.begin_nested():
-            quote = quote_service.get_quote(ctx.session, args["quote_id"])
+            quote = quote_service.get_quote(session=ctx.session, quote_id=args["quote_id"])
             work_order_for_field_fact(ctx, quote.work_order_id)
             record = quote_service.record_consent(
-                ctx.session,
+                session=ctx.session,
                 quote=quote,
                 decision=args["decision"],
                 quote_hash_shown=args["quote_hash"],

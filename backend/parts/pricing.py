@@ -38,7 +38,7 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, (next_month_first - timedelta(days=1)).day))
 
 
-def billing_policy(session: Session) -> BillingPolicy:
+def billing_policy(*, session: Session) -> BillingPolicy:
     """The money settings row, with the embedded defaults until finance changes them."""
     policy = session.get(BillingPolicy, "default")
     if policy is None:
@@ -55,7 +55,7 @@ def difficulty_of(order: WorkOrder) -> Difficulty:
 
 
 def labour_rate(
-    session: Session, *, product_category: str, fault_type: str | None, difficulty: str
+    *, session: Session, product_category: str, fault_type: str | None, difficulty: str
 ) -> LabourRate | None:
     """The rate for the exact fault type, else the category's `*` rate for that difficulty."""
     candidates = [fault_type, ANY_FAULT] if fault_type else [ANY_FAULT]
@@ -72,7 +72,7 @@ def labour_rate(
     return next((rows[c] for c in candidates if c in rows), None)
 
 
-def travel_fee_fen(session: Session, region_id: str | None) -> int | None:
+def travel_fee_fen(*, session: Session, region_id: str | None) -> int | None:
     keys = [region_id, ANY_REGION] if region_id else [ANY_REGION]
     rows = {
         fee.region_key: fee.amount_fen
@@ -91,7 +91,7 @@ class WarrantyCover:
         return self.product_in_warranty or sku in self.covered_skus
 
 
-def warranty_cover(session: Session, order: WorkOrder) -> WarrantyCover:
+def warranty_cover(*, session: Session, order: WorkOrder) -> WarrantyCover:
     opened = china_day(order.created_at)
     product = session.get(Product, order.product_id) if order.product_id else None
     in_warranty = product is not None and product.in_warranty_on(opened)
@@ -120,5 +120,5 @@ def _skus_under_part_warranty(session: Session, order: WorkOrder, opened: date) 
     return frozenset(sku for sku, months, fitted in earlier if opened < add_months(china_day(fitted), months))
 
 
-def catalog_part(session: Session, sku: str) -> Part | None:
+def catalog_part(*, session: Session, sku: str) -> Part | None:
     return session.scalars(sa.select(Part).where(Part.sku == sku, Part.active.is_(True))).one_or_none()

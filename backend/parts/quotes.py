@@ -57,7 +57,7 @@ def _price_line(
     if quantity <= 0:
         raise invalid("quote.invalid_quantity", "Quantity must be a positive whole number.", "lines")
     if kind == LineKind.PART:
-        part = pricing.catalog_part(session, request.get("sku") or "")
+        part = pricing.catalog_part(session=session, sku=request.get("sku") or "")
         if part is None:
             raise invalid("part.unknown_sku", f"No active part with SKU {request.get('sku')!r}.", "lines")
         covered = cover.part_covered(part.sku)
@@ -69,7 +69,7 @@ def _price_line(
     if kind == LineKind.LABOUR:
         difficulty = request.get("difficulty") or pricing.difficulty_of(order)
         rate = pricing.labour_rate(
-            session,
+            session=session,
             product_category=order.product_category,
             fault_type=order.fault_type,
             difficulty=difficulty,
@@ -91,7 +91,7 @@ def _price_line(
             covered,
         ), None
     if kind == LineKind.TRAVEL:
-        fee = pricing.travel_fee_fen(session, order.region_id)
+        fee = pricing.travel_fee_fen(session=session, region_id=order.region_id)
         if fee is None:
             raise invalid("quote.no_travel_fee", "No travel fee is set for this region.", "lines")
         return ChargeLine("travel", "上门费", 1, fee, fee), None
@@ -101,8 +101,8 @@ def _price_line(
 
 
 def create_quote(
-    session: Session,
     *,
+    session: Session,
     order: WorkOrder,
     actor: Principal,
     lines: list[dict[str, Any]],
@@ -115,16 +115,16 @@ def create_quote(
         raise invalid("quote.empty", "A quote needs at least one line.", "lines")
     if order.status in (Status.CLOSED, Status.CANCELLED):
         raise conflict("quote.job_closed", f"The job is {order.status}.", current_status=order.status)
-    cover = pricing.warranty_cover(session, order)
+    cover = pricing.warranty_cover(session=session, order=order)
     priced = [_price_line(session, order, request, cover) for request in lines]
-    discount_bp = contract_discount_bp(session, order.customer_id)
+    discount_bp = contract_discount_bp(session=session, customer_id=order.customer_id)
     charges = total_charges([line for line, _ in priced], discount_bp=discount_bp)
     moment = now or utcnow()
-    policy = pricing.billing_policy(session)
+    policy = pricing.billing_policy(session=session)
     quote = Quote(
         id=quote_id or new_id(),
         work_order_id=order.id,
-        number=next_number(session, "QT", moment),
+        number=next_number(session=session, prefix="QT", day=moment),
         status=QuoteStatus.PROPOSED,
         finding=finding,
         in_warranty=cover.product_in_warranty,
@@ -157,8 +157,8 @@ def create_quote(
     session.add(quote)
     session.flush()
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="quote.proposed",
         actor=actor,
         message=f"报价 {quote.number}: ¥{yuan_text(quote.total_fen)}",
@@ -213,8 +213,8 @@ def refresh_expiry(quote: Quote, now: datetime | None = None) -> Quote:
 
 
 def record_consent(
-    session: Session,
     *,
+    session: Session,
     quote: Quote,
     decision: str,
     quote_hash_shown: str,
@@ -260,8 +260,8 @@ def record_consent(
     order = session.get(WorkOrder, quote.work_order_id, with_for_update=True)
     assert order is not None
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind=f"quote.{decision}",
         actor=actor,
         message=f"{signer_name} {'同意' if decision == QuoteStatus.APPROVED else '拒绝'}报价 {quote.number}",
@@ -286,7 +286,7 @@ def _state(quote: Quote) -> dict[str, Any]:
     }
 
 
-def get_quote(session: Session, quote_id: str) -> Quote:
+def get_quote(*, session: Session, quote_id: str) -> Quote:
     quote = session.get(Quote, quote_id)
     if quote is None:
         raise not_found("quote")
@@ -297,7 +297,7 @@ def get_quote(session: Session, quote_id: str) -> Quote:
 
 
 def require_consent_for_part(
-    session: Session, *, order: WorkOrder, part: Part, quantity: int, quote_id: str | None = None
+    *, session: Session, order: WorkOrder, part: Part, quantity: int, quote_id: str | None = None
 ) -> None:
     """Raise `quote.consent_required` unless the customer has approved fitting this part."""
     if quote_id is not None:
@@ -311,8 +311,10 @@ def require_consent_for_part(
                 "Work on a new finding needs the customer's approval of its quote first.",
                 **_state(quote),
             )
-    threshold = pricing.billing_policy(session).consent_threshold_fen
-    if part.unit_price_fen < threshold or pricing.warranty_cover(session, order).part_covered(part.sku):
+    threshold = pricing.billing_policy(session=session).consent_threshold_fen
+    if part.unit_price_fen < threshold or pricing.warranty_cover(session=session, order=order).part_covered(
+        part.sku
+    ):
         return
     approved = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(QuoteLine.quantity), 0))

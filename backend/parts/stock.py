@@ -52,7 +52,7 @@ def invalid(code: str, detail: str, field_name: str) -> Problem:
 # --- locations ------------------------------------------------------------------------------------
 
 
-def van_for(session: Session, technician: Technician) -> StockLocation:
+def van_for(*, session: Session, technician: Technician) -> StockLocation:
     """The technician's van, created on first use (safe when two requests race to create it)."""
     stmt = sa.select(StockLocation).where(StockLocation.technician_id == technician.id)
     van = session.scalars(stmt).one_or_none()
@@ -73,7 +73,7 @@ def van_for(session: Session, technician: Technician) -> StockLocation:
     return van
 
 
-def balance_of(session: Session, location_id: str, part_id: str) -> int:
+def balance_of(*, session: Session, location_id: str, part_id: str) -> int:
     quantity = session.scalar(
         sa.select(StockBalance.quantity).where(
             StockBalance.location_id == location_id, StockBalance.part_id == part_id
@@ -82,7 +82,7 @@ def balance_of(session: Session, location_id: str, part_id: str) -> int:
     return quantity or 0
 
 
-def ledger_sum(session: Session, location_id: str, part_id: str) -> int:
+def ledger_sum(*, session: Session, location_id: str, part_id: str) -> int:
     """The balance recomputed from the ledger alone (what the cached balance must always equal)."""
     total = session.scalar(
         sa.select(sa.func.coalesce(sa.func.sum(StockMove.quantity), 0)).where(
@@ -113,7 +113,7 @@ class MoveSpec:
     discrepancies: list[StockDiscrepancy] = field(default_factory=list)
 
 
-def post_move(session: Session, spec: MoveSpec) -> StockMove:
+def post_move(*, session: Session, spec: MoveSpec) -> StockMove:
     """Append one ledger line and update the cached balance atomically (row lock on PostgreSQL, so
     concurrent consumers of the last unit both land and see each other's effect)."""
     _ensure_balance_row(session, spec.location, spec.part)
@@ -339,8 +339,8 @@ def _require_serial_at(session: Session, part: Part, serial: str, location: Stoc
 
 
 def receive(
-    session: Session,
     *,
+    session: Session,
     actor: Principal,
     location: StockLocation,
     part: Part,
@@ -362,16 +362,16 @@ def receive(
     qty = 1 if part.serialized else quantity
     return [
         post_move(
-            session,
-            MoveSpec(part, location, MoveKind.RECEIVE, qty, actor, serial=serial, reason=reason),
+            session=session,
+            spec=MoveSpec(part, location, MoveKind.RECEIVE, qty, actor, serial=serial, reason=reason),
         )
         for serial in units
     ]
 
 
 def transfer(
-    session: Session,
     *,
+    session: Session,
     actor: Principal,
     source: StockLocation,
     destination: StockLocation,
@@ -396,13 +396,13 @@ def transfer(
             for location, other, signed in ((source, destination, -qty), (destination, source, qty)):
                 spec = MoveSpec(part, location, kind, signed, actor, serial=serial, reason=reason)
                 spec.transfer_id, spec.counterpart_location_id = transfer_id, other.id
-                moves.append(post_move(session, spec))
+                moves.append(post_move(session=session, spec=spec))
     return moves
 
 
 def write_off(
-    session: Session,
     *,
+    session: Session,
     actor: Principal,
     location: StockLocation,
     part: Part,
@@ -421,8 +421,8 @@ def write_off(
     with session.begin_nested():  # all lines or none
         return [
             post_move(
-                session,
-                MoveSpec(part, location, MoveKind.WRITE_OFF, -qty, actor, serial=serial, reason=reason),
+                session=session,
+                spec=MoveSpec(part, location, MoveKind.WRITE_OFF, -qty, actor, serial=serial, reason=reason),
             )
             for serial in units
         ]
@@ -440,8 +440,8 @@ class UsageResult:
 
 
 def consume_on_job(
-    session: Session,
     *,
+    session: Session,
     usage_id: str,
     actor: Principal,
     technician: Technician,
@@ -456,7 +456,7 @@ def consume_on_job(
     device_time: datetime | None = None,
 ) -> UsageResult:
     """Record a part fitted on a job out of the technician's van. Never refused for lack of stock."""
-    van = van_for(session, technician)
+    van = van_for(session=session, technician=technician)
     notes: list[tuple[str, str]] = []
     spec = MoveSpec(
         part,
@@ -470,7 +470,7 @@ def consume_on_job(
         allow_negative=True,
     )
     serial_problem = _serial_problem(session, part, serial, van, quantity)
-    move = post_move(session, spec)
+    move = post_move(session=session, spec=spec)
     if serial_problem:
         spec.discrepancies.append(
             _discrepancy(session, move, spec, kind="serial_mismatch", detail=serial_problem)
@@ -513,8 +513,8 @@ def _serial_problem(
 
 
 def return_from_job(
-    session: Session,
     *,
+    session: Session,
     usage_id: str,
     actor: Principal,
     technician: Technician,
@@ -541,10 +541,10 @@ def return_from_job(
             f"Only {net} of {part.sku} are recorded on this job.",
             used=int(net or 0),
         )
-    van = van_for(session, technician)
+    van = van_for(session=session, technician=technician)
     move = post_move(
-        session,
-        MoveSpec(
+        session=session,
+        spec=MoveSpec(
             part,
             van,
             MoveKind.RETURN,
@@ -589,7 +589,7 @@ def return_from_job(
 
 
 def open_count(
-    session: Session, *, actor: Principal, location: StockLocation, counter_name: str
+    *, session: Session, actor: Principal, location: StockLocation, counter_name: str
 ) -> CountSession:
     count = CountSession(
         location_id=location.id, counter_name=counter_name, opened_by_user_id=actor.user_id, status="open"
@@ -606,7 +606,7 @@ def get_count(*, session: Session, count_id: str) -> CountSession:
     return count
 
 
-def record_count(session: Session, *, count: CountSession, part: Part, counted: int) -> CountLine:
+def record_count(*, session: Session, count: CountSession, part: Part, counted: int) -> CountLine:
     """Set (or correct) the counted quantity of a part; posting compares it with the ledger."""
     if count.status != "open":
         raise conflict("stock.count_closed", "This count has been posted.")
@@ -621,7 +621,7 @@ def record_count(session: Session, *, count: CountSession, part: Part, counted: 
     return line
 
 
-def post_count(session: Session, *, actor: Principal, count: CountSession) -> list[StockMove]:
+def post_count(*, session: Session, actor: Principal, count: CountSession) -> list[StockMove]:
     """Each difference between counted and booked becomes one adjustment move in the counter's name."""
     if count.status != "open":
         raise conflict("stock.count_closed", "This count has been posted.")
@@ -635,13 +635,13 @@ def post_count(session: Session, *, actor: Principal, count: CountSession) -> li
     for line in count.lines:
         part = session.get(Part, line.part_id)
         assert part is not None
-        expected = balance_of(session, location.id, part.id)
+        expected = balance_of(session=session, location_id=location.id, part_id=part.id)
         line.expected, line.difference = expected, line.counted - expected
         if line.difference:
             moves.append(
                 post_move(
-                    session,
-                    MoveSpec(
+                    session=session,
+                    spec=MoveSpec(
                         part,
                         location,
                         MoveKind.ADJUSTMENT,

@@ -65,7 +65,7 @@ def technician_van(*, session: Session, technician_id: str) -> StockLocation:
     technician = session.get(Technician, technician_id)
     if technician is None:
         raise not_found("technician")
-    return van_for(session, technician)
+    return van_for(session=session, technician=technician)
 
 
 def move_history_query(*, location: StockLocation, part: Part | None = None) -> sa.Select[StockMove]:

@@ -41,7 +41,7 @@ def visible_requests(principal: Principal) -> sa.ColumnElement[bool]:
 
 
 def get_visible_work_order(
-    session: Session, principal: Principal, work_order_id: str, *, lock: bool = False
+    *, session: Session, principal: Principal, work_order_id: str, lock: bool = False
 ) -> WorkOrder:
     stmt = sa.select(WorkOrder).where(WorkOrder.id == work_order_id, visible_work_orders(principal))
     if lock:
@@ -52,7 +52,7 @@ def get_visible_work_order(
     return order
 
 
-def get_visible_request(session: Session, principal: Principal, request_id: str) -> RepairRequest:
+def get_visible_request(*, session: Session, principal: Principal, request_id: str) -> RepairRequest:
     row = session.scalars(
         sa.select(RepairRequest).where(RepairRequest.id == request_id, visible_requests(principal))
     ).one_or_none()
@@ -71,10 +71,10 @@ def history_of(*, order: WorkOrder, principal: Principal) -> sa.Select[WorkOrder
 
 
 def get_visible_work_order_of(
-    session: Session, principal: Principal, work_order_id: str, *, what: str
+    *, session: Session, principal: Principal, work_order_id: str, what: str
 ) -> WorkOrder:
     """For a row hanging off a job (a quote, a bill): its job if visible, else `what` is not found."""
     try:
-        return get_visible_work_order(session, principal, work_order_id)
+        return get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
     except Problem:
         raise not_found(what) from None

@@ -36,7 +36,7 @@ _HANDOVER_KEYS = ("technician_id", "previous_technician_id", "declined_by_techni
 _LOCKED = "repairops.sync.locked_work_orders"
 
 
-def lock_work_orders(session: Session, work_order_ids: Iterable[str], technician_id: str | None) -> None:
+def lock_work_orders(*, session: Session, work_order_ids: Iterable[str], technician_id: str | None) -> None:
     """Row-lock, in id order and in one query, the technician's jobs among `work_order_ids` (a push
     does it for the jobs its batch names): `work_order_for_field_fact` then finds them locked and
     loaded instead of asking again per mutation. Held until the transaction ends."""
@@ -59,7 +59,7 @@ def lock_pushed_jobs(session: Session, principal: Principal, pushed_args: list[d
         for args in pushed_args
         if isinstance(job := args.get("work_order_id"), str) and 0 < len(job) <= 36
     }
-    lock_work_orders(session, ids, principal.technician_id)
+    lock_work_orders(session=session, work_order_ids=ids, technician_id=principal.technician_id)
 
 
 def _locked(session: Session) -> dict[str, WorkOrder]:
@@ -97,7 +97,9 @@ def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkO
         raise not_found("work_order")
     if scope_owner(order.assignee_id, order.status) == technician_id:
         return order
-    if order.assignee_id != technician_id and not was_assigned_to(session, order.id, technician_id):
+    if order.assignee_id != technician_id and not was_assigned_to(
+        session=session, work_order_id=order.id, technician_id=technician_id
+    ):
         raise not_found("work_order")
     reassigned = order.assignee_id != technician_id
     ctx.flag(
@@ -114,7 +116,7 @@ def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkO
     return order
 
 
-def was_assigned_to(session: Any, work_order_id: str, technician_id: str) -> bool:
+def was_assigned_to(*, session: Any, work_order_id: str, technician_id: str) -> bool:
     """Was the job ever this technician's? The feed (a scope move to them) or the job's history says
     so: a first assignment (a status event to `assigned`), an assignment or reassignment naming them
     as the new or the previous technician, or their own decline. The history outlives a pruned feed,
@@ -150,7 +152,7 @@ def _named_technicians(data: dict[str, Any] | None) -> set[Any]:
     return {(data or {}).get(key) for key in _HANDOVER_KEYS}
 
 
-def server_state(session: Any, obj: Any) -> dict[str, Any] | None:
+def server_state(*, session: Any, obj: Any) -> dict[str, Any] | None:
     """A synced row as a device receives it (for conflict results): `{"entity": ..., "row": {...}}`."""
     entity = entity_for(type(obj))
     if entity is None:

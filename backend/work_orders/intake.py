@@ -112,7 +112,7 @@ class Confirmation:
 _COMPLETABLE = ("address_text", "lat", "lng", "product_category", "fault_type", "product_model")
 
 
-def find_partner_request(session: Session, partner_id: str, reference: str) -> RepairRequest | None:
+def find_partner_request(*, session: Session, partner_id: str, reference: str) -> RepairRequest | None:
     return session.scalars(
         sa.select(RepairRequest).where(
             RepairRequest.partner_id == partner_id, RepairRequest.partner_reference == reference
@@ -132,14 +132,14 @@ def receive_partner_request(
     assert by.partner_id is not None
     reference = partner_reference(new.partner_reference, idempotency_key)
     new = replace(new, partner_reference=reference)
-    existing = find_partner_request(session, by.partner_id, reference)
+    existing = find_partner_request(session=session, partner_id=by.partner_id, reference=reference)
     if existing is not None:
         return existing, False
     try:
         with session.begin_nested():
             request = _insert_request(session, new, by)
     except IntegrityError:
-        existing = find_partner_request(session, by.partner_id, reference)
+        existing = find_partner_request(session=session, partner_id=by.partner_id, reference=reference)
         if existing is None:
             raise
         return existing, False
@@ -242,7 +242,7 @@ def is_complete(request: RepairRequest) -> bool:
     return not missing_fields(request)
 
 
-def nearest_region(session: Session, lat: float, lng: float) -> Region | None:
+def nearest_region(*, session: Session, lat: float, lng: float) -> Region | None:
     regions = session.scalars(sa.select(Region)).all()
     if not regions:
         return None
@@ -347,7 +347,7 @@ def confirm_request(
     assert request.lat is not None and request.lng is not None and request.product_category
     customer = _customer_for(session, request)
     request.customer_id = customer.id
-    region = nearest_region(session, request.lat, request.lng)
+    region = nearest_region(session=session, lat=request.lat, lng=request.lng)
     address = _address_for(session, customer, request, region)
     product = _product_for(session, customer, request)
     session.flush()
@@ -357,7 +357,7 @@ def confirm_request(
     hazards = sorted(set(confirmation.hazards) | set(HAZARDS_BY_CATEGORY.get(request.product_category, [])))
     order = WorkOrder(
         id=new_id(),  # known before the insert, so the order and its first event go in one flush (version 1)
-        number=next_number(session, "WO", now),
+        number=next_number(session=session, prefix="WO", day=now),
         request_id=request.id,
         customer_id=customer.id,
         product_id=product.id,
@@ -381,8 +381,8 @@ def confirm_request(
     )
     session.add(order)
     add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="created",
         actor=by,
         to_status=Status.NEW,

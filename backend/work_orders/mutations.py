@@ -72,7 +72,9 @@ class NoteArgs(StrictSchema):
 )
 def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
     session = ctx.session
-    order = get_visible_work_order(session, ctx.principal, args["work_order_id"], lock=True)
+    order = get_visible_work_order(
+        session=session, principal=ctx.principal, work_order_id=args["work_order_id"], lock=True
+    )
     seen = args.get("from_status")
     if seen is not None and seen != order.status:
         raise conflict(
@@ -80,7 +82,7 @@ def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             f"The job is '{order.status}' on the server, not '{seen}'.",
             current_status=order.status,
             current_version=order.version,
-            server_state=server_state(session, order),
+            server_state=server_state(session=session, obj=order),
         )
     try:
         event = transition_work_order(
@@ -95,7 +97,7 @@ def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         )
     except Problem as problem:
         if problem.status == 409:
-            problem.extra["server_state"] = server_state(session, order)
+            problem.extra["server_state"] = server_state(session=session, obj=order)
         raise
     session.flush()
     return {

@@ -39,7 +39,7 @@ SLA_BY_PRIORITY: dict[str, tuple[timedelta, timedelta]] = {
 TransitionGuard = Callable[[Session, WorkOrder, Status, Principal], None]
 
 
-def next_number(session: Session, prefix: str, day: datetime | None = None) -> str:
+def next_number(*, session: Session, prefix: str, day: datetime | None = None) -> str:
     """`WO-20261123-0001`: a per-day counter (China date), safe under concurrent writers."""
     local_day = (day or utcnow()).astimezone(CHINA_TZ).strftime("%Y%m%d")
     key = f"{prefix}-{local_day}"
@@ -63,9 +63,9 @@ def sla_due(priority: str, start: datetime) -> tuple[datetime, datetime]:
 
 
 def add_event(
+    *,
     session: Session,
     order: WorkOrder,
-    *,
     kind: str,
     actor: Principal,
     message: str | None = None,
@@ -164,8 +164,8 @@ def transition_work_order(
     elif target == Status.DECLINED:
         order.assignee_id = None
     event = add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="status",
         actor=actor,
         message=reason or CUSTOMER_LABELS[target],
@@ -224,8 +224,8 @@ def assign_work_order(
     order.assignee_id = technician.id
     order.assigned_at = utcnow()
     return add_event(
-        session,
-        order,
+        session=session,
+        order=order,
         kind="reassigned" if previous_tech else "assigned",
         actor=actor,
         message=reason or "已改派师傅",

@@ -282,4 +282,4 @@ def test_the_summary_is_defined_once_and_the_service_agrees_with_the_endpoint(
     order = _completed_job(db, push, job, technician)
     body = _summary(client, auth, technician.user, order)
     db.expire_all()
-    assert summary_hash(job_summary(db, db.get(WorkOrder, order.id))) == body["summary_sha256"]
+    assert summary_hash(job_summary(session=db, order=db.get(WorkOrder, order.id))) == body["summary_sha256"]

@@ -56,7 +56,7 @@ def test_photo_registered_from_the_device_is_uploaded_verified_and_downloaded_by
     db.refresh(row)
     assert row.state == AttachmentState.VERIFIED and row.detected_type == "image/jpeg"
     assert (row.width, row.height) == (1200, 900)
-    assert get_verified_attachment(db, row.id) is not None
+    assert get_verified_attachment(session=db, attachment_id=row.id) is not None
     link = client.get(f"/attachments/{row.id}/download", headers=auth(technician.user)).get_json()
     assert link["variant"] == "original" and link["content_type"] == "image/jpeg"
     status, body, content_type = device.download(link["url"])
@@ -250,7 +250,7 @@ def test_customer_attaches_a_photo_to_a_request_and_the_technician_of_its_job_se
 
     assert [item["id"] for item in listing["items"]] == [declared["id"]]
     assert [item["id"] for item in own["items"]] == [declared["id"]] and own["usage"]["counts"]["photo"] == 1
-    adopted = adopt_request_attachments(db, request_id=request["id"], work_order_id=order.id)
+    adopted = adopt_request_attachments(session=db, request_id=request["id"], work_order_id=order.id)
     db.commit()
     assert [row.id for row in adopted] == [declared["id"]]
     assert db.get(Attachment, declared["id"]).work_order_id == order.id  # now in the job's sync scope

@@ -117,6 +117,6 @@ class ProductFactory(Base):
 
 def partner_with_key(name: str | None = None) -> tuple[Partner, str]:
     session = current_session()
-    partner, key = create_partner(session, name=name or f"partner-{uuid.uuid4().hex[:8]}")
+    partner, key = create_partner(session=session, name=name or f"partner-{uuid.uuid4().hex[:8]}")
     session.commit()
     return partner, key

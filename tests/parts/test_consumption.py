@@ -46,9 +46,9 @@ def job(db: Session, tech: Technician) -> Any:
 
 def stocked_van(db: Session, clerk: Principal, tech: Technician, part: Any, quantity: int) -> Any:
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=quantity)
-    van = stock.van_for(db, tech)
-    stock.transfer(db, actor=clerk, source=warehouse, destination=van, part=part, quantity=quantity)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=quantity)
+    van = stock.van_for(session=db, technician=tech)
+    stock.transfer(session=db, actor=clerk, source=warehouse, destination=van, part=part, quantity=quantity)
     db.commit()
     return van
 
@@ -71,7 +71,7 @@ def test_consumption_takes_the_part_out_of_the_technicians_van(db, push, clerk, 
     assert outcome.result["van_stock"] == {"sku": part.sku, "quantity": 1}
     usage = db.get(PartUsage, outcome.result["part_usage"]["id"])
     assert (usage.work_order_id, usage.quantity, usage.unit_price_fen) == (job.id, 2, part.unit_price_fen)
-    assert stock.balance_of(db, van.id, part.id) == 1
+    assert stock.balance_of(session=db, location_id=van.id, part_id=part.id) == 1
 
 
 def test_consumption_beyond_van_stock_is_recorded_and_flagged_for_the_warehouse(db, push, clerk, tech, job):
@@ -82,7 +82,11 @@ def test_consumption_beyond_van_stock_is_recorded_and_flagged_for_the_warehouse(
 
     assert outcome.status == "applied"
     assert [flag.code for flag in outcome.flags] == ["stock.negative_balance"]
-    assert stock.balance_of(db, van.id, part.id) == -2 == stock.ledger_sum(db, van.id, part.id)
+    assert (
+        stock.balance_of(session=db, location_id=van.id, part_id=part.id)
+        == -2
+        == stock.ledger_sum(session=db, location_id=van.id, part_id=part.id)
+    )
     [discrepancy] = db.scalars(sa.select(StockDiscrepancy)).all()
     assert (discrepancy.location_id, discrepancy.work_order_id, discrepancy.balance_after) == (
         van.id,
@@ -131,7 +135,11 @@ def test_concurrent_consumption_of_the_last_unit_records_both_and_flags_one(
     assert sorted(len(r["flags"]) for r in results) == [0, 1]
     db.expire_all()
     assert db.scalar(sa.select(sa.func.count()).select_from(PartUsage)) == 2
-    assert stock.balance_of(db, van.id, part.id) == -1 == stock.ledger_sum(db, van.id, part.id)
+    assert (
+        stock.balance_of(session=db, location_id=van.id, part_id=part.id)
+        == -1
+        == stock.ledger_sum(session=db, location_id=van.id, part_id=part.id)
+    )
     assert db.scalar(sa.select(sa.func.count()).select_from(StockDiscrepancy)) == 1
 
 
@@ -181,7 +189,7 @@ def test_expensive_part_needs_consent_which_the_device_collects_offline_and_push
     [record] = quote.consents
     assert (record.signer_name, record.quote_hash, record.channel) == ("张女士", shown_hash, "device")
     assert record.device_time is not None and record.technician_id == tech.id
-    assert stock.balance_of(db, van.id, part.id) == 0
+    assert stock.balance_of(session=db, location_id=van.id, part_id=part.id) == 0
 
 
 def test_consent_for_a_quote_other_than_the_one_on_record_is_a_conflict(db, push, tech, job) -> None:
@@ -301,20 +309,22 @@ def test_returned_part_goes_back_into_the_van_and_off_the_job(db, push, clerk, t
     back = push(device, "parts.return", {**consume_args(job, part, 1), "reason": "型号不符，未安装"})
     too_many = push(device, "parts.return", {**consume_args(job, part, 5), "reason": "x"})
 
-    assert back.status == "applied" and stock.balance_of(db, van.id, part.id) == 1
+    assert back.status == "applied" and stock.balance_of(session=db, location_id=van.id, part_id=part.id) == 1
     assert too_many.status == "conflict" and too_many.problem.code == "stock.return_exceeds_used"
-    assert [(use.sku, use.quantity) for use in job_parts_used(db, job.id)] == [(part.sku, 1)]
+    assert [(use.sku, use.quantity) for use in job_parts_used(session=db, work_order_id=job.id)] == [
+        (part.sku, 1)
+    ]
 
 
 def test_falling_below_safety_stock_raises_one_procurement_request(db, clerk) -> None:
     part = factories.PartFactory()
     warehouse = factories.WarehouseFactory()
     db.add(SafetyStock(location_id=warehouse.id, part_id=part.id, minimum=5, reorder_quantity=20))
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=8)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=8)
     other = factories.WarehouseFactory(kind="service_centre")
 
     for _ in range(3):  # 8 -> 6 -> 4 (crosses) -> 2 (still below): one request
-        stock.transfer(db, actor=clerk, source=warehouse, destination=other, part=part, quantity=2)
+        stock.transfer(session=db, actor=clerk, source=warehouse, destination=other, part=part, quantity=2)
     db.commit()
 
     [request] = db.scalars(sa.select(ProcurementRequest)).all()
@@ -322,6 +332,6 @@ def test_falling_below_safety_stock_raises_one_procurement_request(db, clerk) ->
     [note] = db.scalars(sa.select(StockNotification).where(StockNotification.audience == "procurement")).all()
     assert note.data["procurement_request_id"] == request.id
 
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=20)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=20)
     db.commit()
     assert db.get(ProcurementRequest, request.id).status == "fulfilled"

@@ -19,7 +19,7 @@ def open_discrepancy(db: Session, clerk: Principal) -> StockDiscrepancy:
     part = factories.PartFactory(sku="RELAY-3")
     location = factories.WarehouseFactory()
     spec = stock.MoveSpec(part, location, MoveKind.ADJUSTMENT, -2, clerk, allow_negative=True)
-    stock.post_move(db, spec)
+    stock.post_move(session=db, spec=spec)
     db.commit()
     (record,) = spec.discrepancies
     return record

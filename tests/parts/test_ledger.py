@@ -37,7 +37,7 @@ def test_any_sequence_of_moves_keeps_every_balance_equal_to_the_sum_of_its_moves
     technician = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=technician, status="in_repair")
     locations = [factories.WarehouseFactory(), factories.WarehouseFactory(kind="service_centre")]
-    locations.append(stock.van_for(db, technician))
+    locations.append(stock.van_for(session=db, technician=technician))
     tech = technician_principal(technician)
     expected = {location.id: 0 for location in locations}
 
@@ -46,18 +46,22 @@ def test_any_sequence_of_moves_keeps_every_balance_equal_to_the_sum_of_its_moves
         ledger_before = db.scalar(sa.select(sa.func.count()).select_from(StockMove))
         try:
             if kind == "receive":
-                stock.receive(db, actor=clerk, location=here, part=part, quantity=quantity)
+                stock.receive(session=db, actor=clerk, location=here, part=part, quantity=quantity)
                 expected[here.id] += quantity
             elif kind == "transfer":
-                stock.transfer(db, actor=clerk, source=here, destination=there, part=part, quantity=quantity)
+                stock.transfer(
+                    session=db, actor=clerk, source=here, destination=there, part=part, quantity=quantity
+                )
                 expected[here.id] -= quantity
                 expected[there.id] += quantity
             elif kind == "write_off":
-                stock.write_off(db, actor=clerk, location=here, part=part, quantity=quantity, reason="受潮")
+                stock.write_off(
+                    session=db, actor=clerk, location=here, part=part, quantity=quantity, reason="受潮"
+                )
                 expected[here.id] -= quantity
             elif kind == "consume":
                 stock.consume_on_job(
-                    db,
+                    session=db,
                     usage_id=new_id(),
                     actor=tech,
                     technician=technician,
@@ -69,7 +73,7 @@ def test_any_sequence_of_moves_keeps_every_balance_equal_to_the_sum_of_its_moves
                 expected[locations[2].id] -= quantity
             else:
                 stock.transfer(
-                    db,
+                    session=db,
                     actor=tech,
                     source=locations[2],
                     destination=locations[0],
@@ -85,17 +89,19 @@ def test_any_sequence_of_moves_keeps_every_balance_equal_to_the_sum_of_its_moves
         db.commit()
 
     for location in locations:
-        assert stock.balance_of(db, location.id, part.id) == stock.ledger_sum(db, location.id, part.id)
-        assert stock.balance_of(db, location.id, part.id) == expected[location.id]
+        assert stock.balance_of(session=db, location_id=location.id, part_id=part.id) == stock.ledger_sum(
+            session=db, location_id=location.id, part_id=part.id
+        )
+        assert stock.balance_of(session=db, location_id=location.id, part_id=part.id) == expected[location.id]
         if location.kind != "van":
             assert expected[location.id] >= 0, "warehouse moves never drive a location below zero"
 
-    count = stock.open_count(db, actor=clerk, location=locations[0], counter_name="李盘点")
-    stock.record_count(db, count=count, part=part, counted=counted)
-    stock.post_count(db, actor=clerk, count=count)
+    count = stock.open_count(session=db, actor=clerk, location=locations[0], counter_name="李盘点")
+    stock.record_count(session=db, count=count, part=part, counted=counted)
+    stock.post_count(session=db, actor=clerk, count=count)
     db.commit()
-    assert stock.balance_of(db, locations[0].id, part.id) == counted
-    assert stock.ledger_sum(db, locations[0].id, part.id) == counted
+    assert stock.balance_of(session=db, location_id=locations[0].id, part_id=part.id) == counted
+    assert stock.ledger_sum(session=db, location_id=locations[0].id, part_id=part.id) == counted
 
 
 def test_count_difference_is_posted_as_an_adjustment_in_the_counters_name(
@@ -103,17 +109,17 @@ def test_count_difference_is_posted_as_an_adjustment_in_the_counters_name(
 ) -> None:
     part = factories.PartFactory()
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=10)
-    count = stock.open_count(db, actor=clerk, location=warehouse, counter_name="李盘点")
-    stock.record_count(db, count=count, part=part, counted=7)
-    [adjustment] = stock.post_count(db, actor=clerk, count=count)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=10)
+    count = stock.open_count(session=db, actor=clerk, location=warehouse, counter_name="李盘点")
+    stock.record_count(session=db, count=count, part=part, counted=7)
+    [adjustment] = stock.post_count(session=db, actor=clerk, count=count)
     db.commit()
 
     assert (adjustment.kind, adjustment.quantity, adjustment.balance_after) == ("adjustment", -3, 7)
     assert adjustment.actor_name == "李盘点"
     assert count.lines[0].expected == 10 and count.lines[0].difference == -3
     with pytest.raises(Problem) as exc:
-        stock.record_count(db, count=count, part=part, counted=1)
+        stock.record_count(session=db, count=count, part=part, counted=1)
     assert exc.value.code == "stock.count_closed"
 
 
@@ -122,11 +128,13 @@ def test_serials_travel_with_their_unit_through_issue_and_consumption(db: Sessio
     warehouse = factories.WarehouseFactory()
     technician = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=technician, status="in_repair")
-    van = stock.van_for(db, technician)
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=2, serials=["C-1", "C-2"])
-    stock.transfer(db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1, serials=["C-2"])
+    van = stock.van_for(session=db, technician=technician)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=2, serials=["C-1", "C-2"])
+    stock.transfer(
+        session=db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1, serials=["C-2"]
+    )
     result = stock.consume_on_job(
-        db,
+        session=db,
         usage_id=new_id(),
         actor=technician_principal(technician),
         technician=technician,
@@ -148,7 +156,7 @@ def test_serials_travel_with_their_unit_through_issue_and_consumption(db: Sessio
     assert result.discrepancies == []
     with pytest.raises(Problem) as exc:
         stock.transfer(
-            db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1, serials=["C-2"]
+            session=db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1, serials=["C-2"]
         )
     assert exc.value.code == "stock.serial_not_here"
 
@@ -156,13 +164,13 @@ def test_serials_travel_with_their_unit_through_issue_and_consumption(db: Sessio
 def test_balances_are_written_only_through_the_ledger(db: Session, clerk: Principal) -> None:
     part = factories.PartFactory()
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=4)
-    stock.write_off(db, actor=clerk, location=warehouse, part=part, quantity=1, reason="运输损坏")
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=4)
+    stock.write_off(session=db, actor=clerk, location=warehouse, part=part, quantity=1, reason="运输损坏")
     db.commit()
     balance = db.scalars(sa.select(StockBalance).where(StockBalance.part_id == part.id)).one()
     assert balance.quantity == 3
     assert balance.technician_id is None
     assert db.get(StockLocation, warehouse.id) is not None
     with pytest.raises(Problem) as exc:
-        stock.write_off(db, actor=clerk, location=warehouse, part=part, quantity=1, reason="  ")
+        stock.write_off(session=db, actor=clerk, location=warehouse, part=part, quantity=1, reason="  ")
     assert exc.value.code == "stock.reason_required"

@@ -83,8 +83,8 @@ def test_the_ledger_walks_every_move_once_newest_first(client, db, clerk, clerk_
     warehouse = factories.WarehouseFactory()
     elsewhere = factories.WarehouseFactory()
     for n in range(9):
-        stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=1, reason=f"PO-{n}")
-    stock.receive(db, actor=clerk, location=elsewhere, part=part, quantity=1)
+        stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=1, reason=f"PO-{n}")
+    stock.receive(session=db, actor=clerk, location=elsewhere, part=part, quantity=1)
     db.commit()
     expected = list(
         db.scalars(
@@ -107,7 +107,7 @@ def test_moves_booked_at_the_same_instant_are_neither_lost_nor_repeated(client, 
     part = factories.PartFactory(sku="VALVE-9")
     warehouse = factories.WarehouseFactory()
     for _ in range(7):
-        stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=2)
+        stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=2)
     db.execute(
         sa.update(StockMove)
         .where(StockMove.location_id == warehouse.id)
@@ -125,7 +125,7 @@ def test_moves_booked_at_the_same_instant_are_neither_lost_nor_repeated(client, 
 def test_the_ledger_keeps_its_default_page_of_200_and_allows_up_to_1000(client, db, clerk, clerk_headers):
     part = factories.PartFactory(sku="BELT-1")
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=3)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=3)
     db.commit()
 
     default = client.get("/stock/moves", query_string={"location_id": warehouse.id}, headers=clerk_headers)
@@ -202,7 +202,7 @@ def test_open_discrepancies_walk_oldest_first_and_leave_the_list_when_resolved(
     for n in range(5):
         part = factories.PartFactory(sku=f"DISC-{n}")
         spec = stock.MoveSpec(part, location, MoveKind.ADJUSTMENT, -1, clerk, allow_negative=True)
-        stock.post_move(db, spec)
+        stock.post_move(session=db, spec=spec)
         made.extend(record.id for record in spec.discrepancies)
     db.commit()
 

@@ -33,9 +33,9 @@ def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_b
     order = factories.WorkOrderFactory(assignee=tech, status="in_repair", product__warranty_end=None)
     part = factories.PartFactory(unit_price_fen=98_000)
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=1)
-    van = stock.van_for(db, tech)
-    stock.transfer(db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=1)
+    van = stock.van_for(session=db, technician=tech)
+    stock.transfer(session=db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1)
     db.commit()
     headers = {**auth(tech.user), **PROTOCOL}
     consume = _mutation(
@@ -72,7 +72,11 @@ def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_b
     assert [r["status"] for r in results] == ["applied", "applied"]
     assert results[1]["result"]["van_stock"] == {"sku": part.sku, "quantity": 0}
     assert [r["status"] for r in _push(client, headers, consent, retry)] == ["duplicate", "duplicate"]
-    assert stock.balance_of(db, van.id, part.id) == 0 == stock.ledger_sum(db, van.id, part.id)
+    assert (
+        stock.balance_of(session=db, location_id=van.id, part_id=part.id)
+        == 0
+        == stock.ledger_sum(session=db, location_id=van.id, part_id=part.id)
+    )
 
     db_balance_id = db.scalars(sa.select(StockBalance.id).where(StockBalance.location_id == van.id)).one()
     pulled = client.get("/sync/pull?device_id=phone-1", headers=headers).get_json()
@@ -102,4 +106,9 @@ def test_consumption_beyond_van_stock_comes_back_applied_with_a_flag(db, client,
 
     assert result["status"] == "applied"
     assert [flag["code"] for flag in result["flags"]] == ["stock.negative_balance"]
-    assert stock.balance_of(db, stock.van_for(db, tech).id, part.id) == -2
+    assert (
+        stock.balance_of(
+            session=db, location_id=stock.van_for(session=db, technician=tech).id, part_id=part.id
+        )
+        == -2
+    )

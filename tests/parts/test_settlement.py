@@ -35,17 +35,17 @@ def fit(db: Session, clerk: Any, order: Any, part: Any, quantity: int = 1) -> No
     """The assigned technician fits `quantity` of `part` from a stocked van."""
     technician = order.assignee
     warehouse = factories.WarehouseFactory()
-    stock.receive(db, actor=clerk, location=warehouse, part=part, quantity=quantity)
+    stock.receive(session=db, actor=clerk, location=warehouse, part=part, quantity=quantity)
     stock.transfer(
-        db,
+        session=db,
         actor=clerk,
         source=warehouse,
-        destination=stock.van_for(db, technician),
+        destination=stock.van_for(session=db, technician=technician),
         part=part,
         quantity=quantity,
     )
     stock.consume_on_job(
-        db,
+        session=db,
         usage_id=new_id(),
         actor=technician_principal(technician),
         technician=technician,
@@ -65,7 +65,7 @@ def test_in_warranty_job_charges_nothing_for_labour_and_parts(db, clerk, fees, c
     part = factories.PartFactory(unit_price_fen=45_000)
     fit(db, clerk, order, part, 2)
 
-    charges = job_charges(db, order.id)
+    charges = job_charges(session=db, work_order_id=order.id)
     bill = client.post(f"/work-orders/{order.id}/bill", headers=finance).get_json()
 
     covered = [line for line in charges.lines if line.covered_by_warranty]
@@ -90,11 +90,11 @@ def test_a_part_refitted_within_its_own_warranty_is_covered_after_the_product_wa
     )
     fit(db, clerk, again, part)
 
-    [use] = job_parts_used(db, again.id)
+    [use] = job_parts_used(session=db, work_order_id=again.id)
 
     assert (use.sku, use.quantity, use.covered_by_warranty, use.warranty_months) == (part.sku, 1, True, 6)
-    assert job_charges(db, again.id).parts_fen == 0
-    assert not job_parts_used(db, first.id)[0].covered_by_warranty
+    assert job_charges(session=db, work_order_id=again.id).parts_fen == 0
+    assert not job_parts_used(session=db, work_order_id=first.id)[0].covered_by_warranty
 
 
 def test_contract_discount_is_applied_once_on_quote_and_bill_and_rounds_half_up(
@@ -175,7 +175,7 @@ def test_a_quote_past_its_validity_expires_and_cannot_be_approved(db, fees, clie
     tech = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=tech, status="in_repair", product__warranty_end=None)
     quote = create_quote(
-        db,
+        session=db,
         order=order,
         actor=technician_principal(tech),
         lines=[{"kind": "labour"}],

@@ -270,8 +270,8 @@ def test_concurrent_duplicate_partner_sends_make_one_request_and_both_get_it(
     both_looked = threading.Barrier(2, timeout=20)
     seen = threading.local()
 
-    def racing_lookup(session, partner_id, reference):
-        found = lookup(session, partner_id, reference)
+    def racing_lookup(*, session, partner_id, reference):
+        found = lookup(session=session, partner_id=partner_id, reference=reference)
         if found is None and not getattr(seen, "done", False):
             seen.done = True
             both_looked.wait()
