@@ -23,8 +23,7 @@ from backend.validation import (
     text_field,
     work_order_id_field,
 )
-from backend.work_orders.field_facts import work_order_for_field_fact
-from backend.work_orders.models import WorkOrder
+from backend.work_orders.field_facts import job_version, work_order_for_field_fact
 
 MAX_STROKES = 200
 MAX_POINTS = 5000
@@ -88,10 +87,6 @@ def _signature(args: dict[str, Any]) -> acceptance_service.AcceptanceInput:
     return acceptance_service.AcceptanceInput(**fields)
 
 
-def _version(order: WorkOrder) -> dict[str, Any]:
-    return {"id": order.id, "version": order.version, "status": order.status}
-
-
 @mutation(
     "acceptance.record",
     AcceptanceArgs,
@@ -114,7 +109,7 @@ def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, A
             "status": acceptance.status,
             "seal_key_id": acceptance.seal_key_id,
         },
-        "work_order": _version(order),
+        "work_order": job_version(order),
     }
     if acceptance.status == AcceptanceStatus.STALE:
         ctx.flag(
@@ -127,5 +122,5 @@ def record_acceptance(ctx: MutationContext, args: dict[str, Any]) -> dict[str, A
         result["summary"] = recorded.current_summary
         result["summary_sha256"] = recorded.current_hash
     if recorded.rework is not None:
-        result["rework_order"] = _version(recorded.rework) | {"number": recorded.rework.number}
+        result["rework_order"] = job_version(recorded.rework) | {"number": recorded.rework.number}
     return result

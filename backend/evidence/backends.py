@@ -101,7 +101,7 @@ def _mtime(path: Path) -> datetime:
 
 
 class LocalBlobStore:
-    """Files under `root`; the API receives uploads (`backend.api.attachments.transfer_blp`) and serves
+    """Files under `root`; the API receives uploads (`backend.api.evidence.transfer_blp`) and serves
     downloads through HMAC-signed, expiring links."""
 
     name = "local"

@@ -1,4 +1,4 @@
-"""The evidence's wire shapes, shared by the HTTP resources (`backend.api.attachments`) and the
+"""The evidence's wire shapes, shared by the HTTP resources (`backend.api.evidence`) and the
 `attachment.*` sync mutations: what a client declares, the upload ticket, a completion's result."""
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from backend.validation import (
     text_field,
     work_order_id_field,
 )
-from backend.work_orders.field_facts import work_order_for_field_fact
-from backend.work_orders.models import Hazard, WorkOrder
+from backend.work_orders.field_facts import job_version, work_order_for_field_fact
+from backend.work_orders.models import Hazard
 
 
 class AppointmentArgs(StrictSchema):
@@ -144,10 +144,6 @@ def _fields(args: dict[str, Any], *also_skip: str) -> dict[str, Any]:
     return {key: value for key, value in args.items() if key not in skip}
 
 
-def _version(order: WorkOrder) -> dict[str, Any]:
-    return {"id": order.id, "version": order.version, "status": order.status}
-
-
 @mutation(
     "visit.confirm_appointment",
     AppointmentArgs,
@@ -161,7 +157,7 @@ def confirm_appointment(ctx: MutationContext, args: dict[str, Any]) -> dict[str,
         actor=ctx.principal,
         appointment=onsite.AppointmentInput(**_fields(args)),
     )
-    return {"appointment_confirmation": {"id": confirmation.id}, "work_order": _version(order)}
+    return {"appointment_confirmation": {"id": confirmation.id}, "work_order": job_version(order)}
 
 
 @mutation("visit.check_in", CheckInArgs, description="Check in at the job address with GPS (WGS-84).")
@@ -184,7 +180,7 @@ def check_in(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             "distance_m": visit.check_in_distance_m,
             "far_from_job": visit.far_from_job,
         },
-        "work_order": _version(order),
+        "work_order": job_version(order),
     }
 
 
@@ -249,7 +245,7 @@ def stop_work(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         work_order_id=order.id,
         stop_work_report_id=report.id,
     )
-    return {"stop_work_report": {"id": report.id}, "work_order": _version(order)}
+    return {"stop_work_report": {"id": report.id}, "work_order": job_version(order)}
 
 
 @mutation(

@@ -84,6 +84,11 @@ def locked_in_scope(ctx: MutationContext, work_order_id: str) -> WorkOrder | Non
     return order
 
 
+def job_version(order: WorkOrder) -> dict[str, Any]:
+    """How a mutation's result names the job it touched: its id, new version and status (echo)."""
+    return {"id": order.id, "version": order.version, "status": order.status}
+
+
 def work_order_for_field_fact(ctx: MutationContext, work_order_id: str) -> WorkOrder:
     """The job (row-locked), flagged when it is no longer in the pushing technician's scope."""
     technician_id = ctx.principal.technician_id

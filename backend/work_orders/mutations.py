@@ -16,7 +16,12 @@ from backend.sync.feed import RecordedInsert, insert_recorded
 from backend.sync.registry import MutationContext, NotBatchable, batch_of, mutation
 from backend.validation import StrictSchema
 from backend.work_orders.access import get_visible_work_order
-from backend.work_orders.field_facts import locked_in_scope, server_state, work_order_for_field_fact
+from backend.work_orders.field_facts import (
+    job_version,
+    locked_in_scope,
+    server_state,
+    work_order_for_field_fact,
+)
 from backend.work_orders.models import WorkOrderEvent
 from backend.work_orders.service import transition_work_order
 from backend.work_orders.states import Status
@@ -101,7 +106,7 @@ def transition(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
         raise
     session.flush()
     return {
-        "work_orders": [{"id": order.id, "version": order.version, "status": order.status}],
+        "work_orders": [job_version(order)],
         "work_order_events": [{"id": event.id, "seq": event.seq}],
     }
 

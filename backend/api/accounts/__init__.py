@@ -1,0 +1,1 @@
+"""HTTP views of accounts: logging in (auth) and the directory of regions and technicians."""
