@@ -9,15 +9,14 @@ from sqlalchemy.engine import make_url
 from alembic import context
 from backend.config import Settings
 from backend.db import make_engine, schema_objects_of
-from backend.domains import setup as setup_domains
-from backend.kernel.base import Base, UTCDateTime
+from backend.domains import metadata
+from backend.kernel.base import UTCDateTime
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("skip_logging"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-setup_domains()  # every domain's models, so that the metadata is complete
-target_metadata = Base.metadata
+target_metadata = metadata()  # every domain's tables (the domains are set up first)
 
 
 def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from backend.kernel.registration import installed
+
 _JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
@@ -51,4 +53,7 @@ def schema_objects_of(dialect: str) -> Callable[..., bool]:
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for the app, the CLI and jobs. Refused before the domains are set up: the change feed,
+    the transition guards and every model would not all be there (`backend.domains.setup()`)."""
+    installed()
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)

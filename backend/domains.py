@@ -11,11 +11,20 @@ import functools
 from collections.abc import Callable
 from types import ModuleType
 
+import sqlalchemy as sa
+
 from backend import acceptance, accounts, evidence, geo, onsite, parts, sync, work_orders
+from backend.kernel.base import Base
 from backend.kernel.registration import Registry, install
 
 # The sync engine's own tables and permissions first; then the domains, each after those it builds on.
 DOMAINS: tuple[ModuleType, ...] = (sync, accounts, work_orders, geo, parts, onsite, acceptance, evidence)
+
+
+def metadata() -> sa.MetaData:
+    """Every domain's tables (the domains set up first): what Alembic and `create_all` must see."""
+    setup()
+    return Base.metadata
 
 
 @functools.cache

@@ -34,12 +34,12 @@ from backend.accounts.regions import Region
 from backend.accounts.technicians import Certificate, Shift, Technician, TechnicianSkill
 from backend.accounts.users import User
 from backend.db import make_engine, make_session_factory  # noqa: E402
+from backend.domains import metadata
 from backend.geo.batch import plan_batch  # noqa: E402
 from backend.geo.candidates import search_candidates  # noqa: E402
 from backend.geo.eligibility import JobFacts, TechFacts, ineligibility, load_tech_facts  # noqa: E402
 from backend.geo.routing import RouteJob, plan_day_route  # noqa: E402
 from backend.geo.settings import DispatchSettings  # noqa: E402
-from backend.kernel.base import Base
 from backend.work_orders.models import WorkOrder
 from backend.work_orders.service import CHINA_TZ  # noqa: E402
 
@@ -57,8 +57,8 @@ def next_monday() -> date:
 
 def build_fleet(url: str) -> tuple[list[tuple[str, float, float]], date]:
     engine = make_engine(url)
-    Base.metadata.drop_all(engine)
-    Base.metadata.create_all(engine)
+    metadata().drop_all(engine)
+    metadata().create_all(engine)
     day = next_monday()
     cities = [(RNG.uniform(23, 40), RNG.uniform(105, 120)) for _ in range(CITIES)]
     regions, users, techs, skills, shifts, certs, orders = [], [], [], [], [], [], []

@@ -40,6 +40,7 @@ from backend.accounts.technicians import Technician
 from backend.accounts.users import User
 from backend.config import Settings  # noqa: E402
 from backend.db import make_engine  # noqa: E402
+from backend.domains import metadata
 from backend.kernel.base import Base, utcnow
 from backend.sync.models import SyncChange, SyncDevice, SyncMutation
 from backend.work_orders.models import WorkOrder, WorkOrderEvent
@@ -69,7 +70,7 @@ def bench_app() -> Iterator[tuple[Flask, str | None]]:
     with tempfile.TemporaryDirectory() as tmp:
         url, schema = _database_url(tmp)
         engine = make_engine(url)
-        Base.metadata.create_all(engine)
+        metadata().create_all(engine)
         engine.dispose()
         app = create_app(Settings(database_url=url, secret_key="bench-secret-key-0123456789abcdef"))
         try:

@@ -8,6 +8,8 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -109,3 +111,21 @@ def test_a_domain_registered_twice_is_refused():
     DOMAINS[1].register(registry)
     with pytest.raises(RuntimeError, match="registered twice"):
         DOMAINS[1].register(registry)
+
+
+def test_a_worker_that_skips_setup_is_refused_instead_of_running_without_other_domains_guards():
+    """A process that imports one domain's service and opens a session without `setup()` gets an
+    error, not transitions that skip the safety, consent and rework guards or writes the feed misses."""
+    script = (
+        "import backend.work_orders.service\n"
+        "from backend.db import make_engine, make_session_factory\n"
+        "try:\n"
+        "    make_session_factory(make_engine('sqlite://'))\n"
+        "except RuntimeError as exc:\n"
+        "    print('refused:', exc)\n"
+        "from backend.domains import setup\n"
+        "print(sorted(g.__name__ for g in setup().transition_guards))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("refused: RepairOps domains are not set up")
+    assert "safety_before_repair" in out and "close_only_after_rework_accepted" in out

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from backend.cli import OPENAPI_PATH, openapi_document, upgrade_database
 from backend.db import make_engine, schema_objects_of
-from backend.kernel.base import Base
+from backend.domains import metadata
 from tests.conftest import fresh_database
 
 
@@ -27,7 +27,7 @@ def test_alembic_upgrade_head_on_an_empty_database_matches_the_models(migrated_u
         with engine.connect() as conn:
             options = {"compare_type": True, "include_object": schema_objects_of(conn.dialect.name)}
             context = MigrationContext.configure(conn, opts=options)
-            diff = compare_metadata(context, Base.metadata)
+            diff = compare_metadata(context, metadata())
     finally:
         engine.dispose()
     assert diff == [], f"models and migrations disagree; run alembic revision --autogenerate: {diff}"

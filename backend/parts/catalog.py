@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -44,20 +44,46 @@ def get_part(*, session: Session, part_id: str) -> Part:
     return part
 
 
-def add_part(*, session: Session, fields: dict[str, Any]) -> Part:
+@dataclass(frozen=True)
+class NewPart:
+    """A catalog entry as the warehouse enters it (prices in fen)."""
+
+    sku: str
+    name: str
+    category: str
+    unit_price_fen: int
+    product_category: str | None = None
+    genuine: bool = True
+    serialized: bool = False
+    warranty_months: int = 0
+
+
+@dataclass(frozen=True)
+class PartChanges:
+    """What changes on a part; a field left None stays as it is."""
+
+    name: str | None = None
+    unit_price_fen: int | None = None
+    genuine: bool | None = None
+    warranty_months: int | None = None
+    active: bool | None = None
+
+
+def add_part(*, session: Session, new: NewPart) -> Part:
     """A new catalog entry; SKUs are unique (a second one is a 409)."""
-    if session.scalar(sa.select(Part.id).where(Part.sku == fields["sku"])):
-        raise conflict("part.duplicate_sku", f"SKU {fields['sku']} exists already.")
-    part = Part(**fields)
+    if session.scalar(sa.select(Part.id).where(Part.sku == new.sku)):
+        raise conflict("part.duplicate_sku", f"SKU {new.sku} exists already.")
+    part = Part(**asdict(new))
     session.add(part)
     session.flush()
     return part
 
 
-def update_part(*, session: Session, part_id: str, changes: dict[str, Any]) -> Part:
+def update_part(*, session: Session, part_id: str, changes: PartChanges) -> Part:
     """Change a part's name, price, warranty or retire it; past quotes keep the prices they quoted."""
     part = get_part(session=session, part_id=part_id)
-    for key, value in changes.items():
-        setattr(part, key, value)
+    for key, value in asdict(changes).items():
+        if value is not None:
+            setattr(part, key, value)
     session.flush()
     return part

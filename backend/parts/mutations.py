@@ -205,7 +205,7 @@ def propose(ctx: MutationContext, args: dict[str, Any]) -> dict[str, Any]:
             session=ctx.session,
             order=order,
             actor=ctx.principal,
-            lines=args["lines"],
+            lines=[quote_service.LineRequest(**line) for line in args["lines"]],
             finding=args.get("finding"),
             quote_id=args["id"],
         )

@@ -14,6 +14,7 @@ Consent is required (conflict `quote.consent_required`):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,16 +51,16 @@ def invalid(code: str, detail: str, field_name: str) -> Problem:
 
 
 def _price_line(
-    session: Session, order: WorkOrder, request: dict[str, Any], cover: pricing.WarrantyCover
+    session: Session, order: WorkOrder, request: LineRequest, cover: pricing.WarrantyCover
 ) -> tuple[ChargeLine, Part | None]:
-    kind = request["kind"]
-    quantity = int(request.get("quantity", 1))
+    kind = request.kind
+    quantity = request.quantity
     if quantity <= 0:
         raise invalid("quote.invalid_quantity", "Quantity must be a positive whole number.", "lines")
     if kind == LineKind.PART:
-        part = pricing.catalog_part(session=session, sku=request.get("sku") or "")
+        part = pricing.catalog_part(session=session, sku=request.sku or "")
         if part is None:
-            raise invalid("part.unknown_sku", f"No active part with SKU {request.get('sku')!r}.", "lines")
+            raise invalid("part.unknown_sku", f"No active part with SKU {request.sku!r}.", "lines")
         covered = cover.part_covered(part.sku)
         price = part.unit_price_fen
         description = f"{part.name} ({part.sku})"
@@ -67,7 +68,7 @@ def _price_line(
             "part", description, quantity, price, line_amount(quantity, price, covered=covered), covered
         ), part
     if kind == LineKind.LABOUR:
-        difficulty = request.get("difficulty") or pricing.difficulty_of(order)
+        difficulty = request.difficulty or pricing.difficulty_of(order)
         rate = pricing.labour_rate(
             session=session,
             product_category=order.product_category,
@@ -100,12 +101,22 @@ def _price_line(
     )
 
 
+@dataclass(frozen=True)
+class LineRequest:
+    """A line the technician asks to quote: labour (at a difficulty), a part by SKU, or travel."""
+
+    kind: str
+    quantity: int = 1
+    sku: str | None = None
+    difficulty: str | None = None
+
+
 def create_quote(
     *,
     session: Session,
     order: WorkOrder,
     actor: Principal,
-    lines: list[dict[str, Any]],
+    lines: list[LineRequest],
     finding: str | None = None,
     quote_id: str | None = None,
     now: datetime | None = None,

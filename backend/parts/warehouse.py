@@ -3,7 +3,7 @@ safety levels, and the procurement and discrepancy queues the warehouse works th
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -36,11 +36,21 @@ def visible_locations(*, principal: Principal) -> sa.Select[StockLocation]:
     return sa.select(StockLocation).where(visible_stock_locations(principal))
 
 
-def add_location(*, session: Session, fields: dict[str, Any]) -> StockLocation:
+@dataclass(frozen=True)
+class NewLocation:
+    """A warehouse or a service centre (vans are made with their technician's first stock)."""
+
+    kind: str
+    name: str
+    code: str
+    region_id: str | None = None
+
+
+def add_location(*, session: Session, new: NewLocation) -> StockLocation:
     """A new warehouse or service centre; location codes are unique (a second one is a 409)."""
-    if session.scalar(sa.select(StockLocation.id).where(StockLocation.code == fields["code"])):
-        raise conflict("stock_location.duplicate_code", f"Code {fields['code']} is taken.")
-    location = StockLocation(**fields)
+    if session.scalar(sa.select(StockLocation.id).where(StockLocation.code == new.code)):
+        raise conflict("stock_location.duplicate_code", f"Code {new.code} is taken.")
+    location = StockLocation(**asdict(new))
     session.add(location)
     session.flush()
     return location

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -246,7 +246,3 @@ def decline_work_order(
     event.customer_visible = False
     event.data = {**event.data, "declined_by_technician_id": actor.technician_id}
     return event
-
-
-def utc(dt: datetime | None) -> datetime | None:
-    return None if dt is None else dt.astimezone(UTC)

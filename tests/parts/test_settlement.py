@@ -14,7 +14,7 @@ from backend.parts import stock
 from backend.parts.billing import job_charges, job_parts_used
 from backend.parts.money import basis_points_of
 from backend.parts.pricing import china_day
-from backend.parts.quotes import create_quote
+from backend.parts.quotes import LineRequest, create_quote
 from tests import factories
 from tests.parts.conftest import technician_principal
 
@@ -178,7 +178,7 @@ def test_a_quote_past_its_validity_expires_and_cannot_be_approved(db, fees, clie
         session=db,
         order=order,
         actor=technician_principal(tech),
-        lines=[{"kind": "labour"}],
+        lines=[LineRequest(kind="labour")],
         now=utcnow() - timedelta(days=10),
     )
     db.commit()

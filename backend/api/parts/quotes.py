@@ -290,8 +290,9 @@ class WorkOrderQuotes(MethodView):
         order = get_visible_work_order(
             session=session, principal=principal, work_order_id=work_order_id, lock=True
         )
+        lines = [service.LineRequest(**line) for line in data["lines"]]
         return service.create_quote(
-            session=session, order=order, actor=principal, lines=data["lines"], finding=data.get("finding")
+            session=session, order=order, actor=principal, lines=lines, finding=data.get("finding")
         )
 
 

@@ -325,7 +325,7 @@ class Parts(MethodView):
     def post(self, data: dict[str, Any]) -> Part:
         """Add a part to the catalog (warehouse). Prices are integer fen."""
         require(Permission.PARTS_MANAGE)
-        return catalog.add_part(session=db_session(), fields=data)
+        return catalog.add_part(session=db_session(), new=catalog.NewPart(**data))
 
 
 @blp.route("/parts/<string:part_id>")
@@ -343,7 +343,7 @@ class PartById(MethodView):
     def patch(self, data: dict[str, Any], part_id: str) -> Part:
         """Change a part's price, name, warranty or retire it (warehouse). Past quotes keep their prices."""
         require(Permission.PARTS_MANAGE)
-        return catalog.update_part(session=db_session(), part_id=part_id, changes=data)
+        return catalog.update_part(session=db_session(), part_id=part_id, changes=catalog.PartChanges(**data))
 
 
 # --- locations and balances -----------------------------------------------------------------------
@@ -367,7 +367,7 @@ class Locations(MethodView):
     def post(self, data: dict[str, Any]) -> StockLocation:
         """Add a warehouse or service centre (vans are created with their technician's first stock)."""
         require(Permission.STOCK_MANAGE)
-        return warehouse.add_location(session=db_session(), fields=data)
+        return warehouse.add_location(session=db_session(), new=warehouse.NewLocation(**data))
 
 
 @blp.route("/stock/locations/<string:location_id>/balances")
