@@ -16,11 +16,10 @@ from flask.views import MethodView
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
 from backend.onsite import service as onsite
-from backend.onsite.models import AppointmentConfirmation, StopWorkReport, Visit
+from backend.onsite.models import AppointmentConfirmation, StopWorkReport
 from backend.onsite.mutations import AppointmentArgs
 from backend.work_orders.access import get_visible_work_order
 from backend.work_orders.states import CUSTOMER_LABELS, Status
@@ -238,12 +237,8 @@ class IdentityToken(MethodView):
     def post(self, visit_id: str) -> dict[str, Any]:
         """The technician's identity link for the badge QR code, valid only while the visit is open."""
         principal = require(Permission.IDENTITY_ISSUE)
-        session = db_session()
-        visit = session.get(Visit, visit_id)
-        if visit is None:
-            raise not_found("visit")
         token, expires_at = onsite.issue_identity_token(
-            visit=visit, actor=principal, secret=current_app.config["SECRET_KEY"]
+            session=db_session(), visit_id=visit_id, actor=principal, secret=current_app.config["SECRET_KEY"]
         )
         base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
         return {"token": token, "url": f"{base}/identity/{token}", "expires_at": expires_at}
@@ -294,13 +289,6 @@ class ResolveStopWork(MethodView):
     def post(self, data: dict[str, Any], report_id: str) -> StopWorkReport:
         """The dispatcher clears a stop-work after the hazard was dealt with; repair may resume."""
         principal = require(Permission.SAFETY_RESOLVE)
-        session = db_session()
-        report = session.get(StopWorkReport, report_id)
-        if report is None:
-            raise not_found("stop_work_report")
-        order = get_visible_work_order(
-            session=session, principal=principal, work_order_id=report.work_order_id, lock=True
-        )
         return onsite.resolve_stop_work(
-            session=session, report=report, order=order, actor=principal, resolution=data["resolution"]
+            session=db_session(), report_id=report_id, actor=principal, resolution=data["resolution"]
         )

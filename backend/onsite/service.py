@@ -30,7 +30,7 @@ from backend.onsite.models import (
     Visit,
 )
 from backend.policy import Principal
-from backend.work_orders.access import visible_work_orders
+from backend.work_orders.access import get_visible_work_order, visible_work_orders
 from backend.work_orders.hazards import CERTIFICATE_FOR_HAZARD
 from backend.work_orders.models import Hazard, WorkOrder
 from backend.work_orders.service import add_event, transition_work_order
@@ -292,9 +292,13 @@ def _identity_serializer(secret: str) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(secret, salt=IDENTITY_SALT)
 
 
-def issue_identity_token(*, visit: Visit, actor: Principal, secret: str) -> tuple[str, datetime]:
-    """A signed token for the badge QR code; it names only the visit."""
-    if visit.technician_id != actor.technician_id:
+def issue_identity_token(
+    *, session: Session, visit_id: str, actor: Principal, secret: str
+) -> tuple[str, datetime]:
+    """A signed token for the badge QR code, for the technician's own open visit; it names only the
+    visit (another technician's visit is not found)."""
+    visit = session.get(Visit, visit_id)
+    if visit is None or visit.technician_id != actor.technician_id:
         raise not_found("visit")
     if visit.checked_out_at is not None:
         raise conflict("visit.closed", "The visit is over; the identity link is only for the visit.")
@@ -537,8 +541,15 @@ def stop_work_reports_query(principal: Principal, *, open_only: bool) -> sa.Sele
 
 
 def resolve_stop_work(
-    *, session: Session, report: StopWorkReport, order: WorkOrder, actor: Principal, resolution: str
+    *, session: Session, report_id: str, actor: Principal, resolution: str
 ) -> StopWorkReport:
+    """The dispatcher clears a stop-work once the hazard was dealt with (once: again is a 409)."""
+    report = session.get(StopWorkReport, report_id)
+    if report is None:
+        raise not_found("stop_work_report")
+    order = get_visible_work_order(
+        session=session, principal=actor, work_order_id=report.work_order_id, lock=True
+    )
     if report.resolved_at is not None:
         raise conflict("safety.stop_work_resolved", "This stop-work report was already resolved.")
     report.resolved_at = utcnow()

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
-from backend.accounts.technicians import Technician
+from backend.accounts import directory
 from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate, paginate_by
 from backend.api.schemas import AwareDateTime, EventSchema, StrictSchema
 from backend.api.security import API_KEY, BEARER, require
-from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.work_orders import service
-from backend.work_orders.access import get_visible_work_order, history_of, visible_work_orders
+from backend.work_orders import lists, service
+from backend.work_orders.access import get_visible_work_order, history_of
 from backend.work_orders.models import Priority, WorkOrder, WorkOrderEvent
 from backend.work_orders.states import Status, allowed_targets
 
@@ -113,21 +111,16 @@ class WorkOrders(MethodView):
         """List the work orders you may see (technicians: assigned to them; customers: theirs;
         partners: theirs; staff: all), newest first, filtered."""
         principal = require(Permission.WORK_ORDER_READ)
-        stmt = sa.select(WorkOrder).where(visible_work_orders(principal))
-        if args.get("status"):
-            stmt = stmt.where(WorkOrder.status.in_(args["status"]))
-        if "region_id" in args:
-            stmt = stmt.where(WorkOrder.region_id == args["region_id"])
-        if "technician_id" in args:
-            stmt = stmt.where(WorkOrder.assignee_id == args["technician_id"])
-        if "priority" in args:
-            stmt = stmt.where(WorkOrder.priority == args["priority"])
-        if args.get("unassigned"):
-            stmt = stmt.where(WorkOrder.assignee_id.is_(None))
-        if "created_from" in args:
-            stmt = stmt.where(WorkOrder.created_at >= args["created_from"])
-        if "created_to" in args:
-            stmt = stmt.where(WorkOrder.created_at < args["created_to"])
+        narrowed = lists.OrderFilter(
+            statuses=tuple(args.get("status") or ()),
+            region_id=args.get("region_id"),
+            technician_id=args.get("technician_id"),
+            priority=args.get("priority"),
+            unassigned=bool(args.get("unassigned")),
+            created_from=args.get("created_from"),
+            created_to=args.get("created_to"),
+        )
+        stmt = lists.work_orders_query(principal=principal, narrowed=narrowed)
         return paginate(db_session(), stmt, WorkOrder, args.get("cursor"), args["limit"])
 
 
@@ -169,9 +162,7 @@ class AssignWorkOrder(MethodView):
         order = get_visible_work_order(
             session=session, principal=principal, work_order_id=work_order_id, lock=True
         )
-        technician = session.get(Technician, data["technician_id"])
-        if technician is None:
-            raise not_found("technician")
+        technician = directory.get_technician(session=session, technician_id=data["technician_id"])
         event = service.assign_work_order(
             session=session,
             order=order,

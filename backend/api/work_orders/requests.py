@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask import request as http_request
 from flask.views import MethodView
 
@@ -14,8 +13,8 @@ from backend.api.schemas import AwareDateTime, StrictSchema, latitude, longitude
 from backend.api.security import API_KEY, BEARER, require
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.work_orders import intake
-from backend.work_orders.access import get_visible_request, visible_requests
+from backend.work_orders import intake, lists
+from backend.work_orders.access import get_visible_request
 from backend.work_orders.intake import IDEMPOTENCY_HEADER, Confirmation, RequestInput
 from backend.work_orders.models import Channel, Hazard, Priority, RepairRequest, RequestStatus, ServiceMode
 
@@ -140,9 +139,7 @@ class Requests(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """List repair requests you may see (customers: their own; staff: all), newest first."""
         principal = require(Permission.REQUEST_READ)
-        stmt = sa.select(RepairRequest).where(visible_requests(principal))
-        if "status" in args:
-            stmt = stmt.where(RepairRequest.status == args["status"])
+        stmt = lists.requests_query(principal=principal, status=args.get("status"))
         return paginate(db_session(), stmt, RepairRequest, args.get("cursor"), args["limit"])
 
     @blp.arguments(RequestInSchema)

@@ -5,19 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
-from sqlalchemy.orm import selectinload
 
-from backend.accounts.technicians import Technician
 from backend.api.pagination import PageArgs, PageSchema, paginate
 from backend.api.schemas import AwareDateTime
 from backend.api.security import BEARER, require
-from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.policy import Principal
-from backend.work_orders.access import visible_work_orders
+from backend.work_orders import lists
 from backend.work_orders.models import WorkOrder
 from backend.work_orders.states import CUSTOMER_LABELS, Status
 
@@ -65,14 +60,6 @@ class TrackedPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(TrackedOrderSchema))
 
 
-def _tracked(principal: Principal) -> sa.Select[Any]:
-    return (
-        sa.select(WorkOrder)
-        .where(visible_work_orders(principal))
-        .options(selectinload(WorkOrder.assignee).joinedload(Technician.user))
-    )
-
-
 @blp.route("/orders")
 class TrackedOrders(MethodView):
     @blp.arguments(PageArgs, location="query")
@@ -81,7 +68,8 @@ class TrackedOrders(MethodView):
     def get(self, args: dict[str, Any]) -> dict[str, Any]:
         """Your orders, newest first, with progress in plain words."""
         principal = require(Permission.TRACKING_READ)
-        return paginate(db_session(), _tracked(principal), WorkOrder, args.get("cursor"), args["limit"])
+        stmt = lists.tracked_orders(principal=principal)
+        return paginate(db_session(), stmt, WorkOrder, args.get("cursor"), args["limit"])
 
 
 @blp.route("/orders/<string:work_order_id>")
@@ -91,10 +79,4 @@ class TrackedOrder(MethodView):
     def get(self, work_order_id: str) -> WorkOrder:
         """One of your orders with its customer-visible history."""
         principal = require(Permission.TRACKING_READ)
-        stmt = (
-            _tracked(principal).where(WorkOrder.id == work_order_id).options(selectinload(WorkOrder.events))
-        )
-        order = db_session().scalars(stmt).one_or_none()
-        if order is None:
-            raise not_found("work_order")
-        return order
+        return lists.tracked_order(session=db_session(), principal=principal, work_order_id=work_order_id)
