@@ -441,14 +441,15 @@ def close_only_after_rework_accepted(
         )
 
 
+def signatures_of(*, work_order_id: str) -> sa.Select[Acceptance]:
+    """Every signature on a job, sealed or stale (listed oldest first)."""
+    return sa.select(Acceptance).where(Acceptance.work_order_id == work_order_id)
+
+
 def acceptances_of(*, session: Session, work_order_id: str) -> list[Acceptance]:
-    return list(
-        session.scalars(
-            sa.select(Acceptance)
-            .where(Acceptance.work_order_id == work_order_id)
-            .order_by(Acceptance.recorded_at, Acceptance.id)
-        )
-    )
+    """Every signature on a job, oldest first (the report shows the sealed ones)."""
+    stmt = signatures_of(work_order_id=work_order_id).order_by(Acceptance.recorded_at, Acceptance.id)
+    return list(session.scalars(stmt))
 
 
 # --- the customer's rating ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from flask.views import MethodView
 from backend.acceptance import report, service
 from backend.acceptance.models import Acceptance, AcceptanceOutcome, Rating
 from backend.acceptance.report_contents import service_report_contents
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, current_principal, require
 from backend.errors import not_found
@@ -51,6 +52,13 @@ class AcceptanceSchema(ma.Schema):
     sealed_at = AwareDateTime(allow_none=True)
     seal_key_id = ma.fields.String(allow_none=True)
     rework_order_id = ma.fields.String(allow_none=True)
+
+
+class AcceptancePageSchema(PageSchema):
+    items = ma.fields.List(ma.fields.Nested(AcceptanceSchema))
+
+
+SIGNATURE_ORDER = (SortKey(Acceptance.recorded_at), SortKey(Acceptance.id))
 
 
 class VerifySchema(ma.Schema):
@@ -109,14 +117,16 @@ class AcceptanceSummary(MethodView):
 
 @blp.route("/work-orders/<string:work_order_id>/acceptances")
 class Acceptances(MethodView):
-    @blp.response(200, AcceptanceSchema(many=True))
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, AcceptancePageSchema)
     @blp.doc(security=BEARER)
-    def get(self, work_order_id: str) -> list[Acceptance]:
-        """Every signature on the job, sealed or stale, oldest first."""
+    def get(self, args: dict[str, Any], work_order_id: str) -> dict[str, Any]:
+        """Every signature on the job, sealed or stale, oldest first, a page at a time."""
         principal = require(Permission.ACCEPTANCE_READ)
         session = db_session()
         order = get_visible_work_order(session=session, principal=principal, work_order_id=work_order_id)
-        return service.acceptances_of(session=session, work_order_id=order.id)
+        stmt = service.signatures_of(work_order_id=order.id)
+        return paginate_by(session, stmt, SIGNATURE_ORDER, args.get("cursor"), args["limit"])
 
 
 def _optional_principal() -> Principal | None:

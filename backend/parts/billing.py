@@ -41,9 +41,12 @@ __all__ = [
     "JobCharges",
     "PartUse",
     "bill_balance",
+    "bill_for_update",
+    "get_bill",
     "issue_bill",
     "job_charges",
     "job_parts_used",
+    "payment_for_refund",
     "reconciliation",
     "record_payment",
     "record_refund",
@@ -219,6 +222,30 @@ def current_bill(*, session: Session, work_order_id: str) -> Bill | None:
     return session.scalars(
         sa.select(Bill).where(Bill.work_order_id == work_order_id, Bill.open_key.is_not(None))
     ).one_or_none()
+
+
+def get_bill(*, session: Session, bill_id: str) -> Bill:
+    bill = session.get(Bill, bill_id)
+    if bill is None:
+        raise not_found("bill")
+    return bill
+
+
+def bill_for_update(*, session: Session, bill_id: str) -> Bill:
+    """The bill, locked until commit: payments against one bill are recorded one at a time."""
+    bill = session.get(Bill, bill_id, with_for_update=True)
+    if bill is None:
+        raise not_found("bill")
+    return bill
+
+
+def payment_for_refund(*, session: Session, payment_id: str) -> Payment:
+    """The payment, with its bill locked until commit so that two refunds cannot both fit."""
+    payment = session.get(Payment, payment_id)
+    if payment is None:
+        raise not_found("payment")
+    session.get(Bill, payment.bill_id, with_for_update=True)
+    return payment
 
 
 def issue_bill(*, session: Session, order: WorkOrder, actor: Principal) -> Bill:

@@ -148,7 +148,7 @@ def test_signature_pushed_after_the_job_gained_a_part_is_stale_and_a_new_one_is_
     resigned = _sign(push, technician, order, stale.result["summary_sha256"], id="acc-2")
     assert resigned.result["acceptance"]["status"] == "sealed"
     assert db.get(WorkOrder, order.id).status == "accepted_by_customer"
-    listed = client.get(f"/work-orders/{order.id}/acceptances", headers=auth(technician.user)).json
+    listed = client.get(f"/work-orders/{order.id}/acceptances", headers=auth(technician.user)).json["items"]
     assert [(a["id"], a["status"]) for a in listed] == [("acc-1", "stale"), ("acc-2", "sealed")]
 
 

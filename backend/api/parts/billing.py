@@ -123,9 +123,7 @@ def _bill_view(bill: Bill) -> dict[str, Any]:
 def _visible_bill(bill_id: str, action: Permission) -> Bill:
     principal = require(action)
     session = db_session()
-    bill = session.get(Bill, bill_id)
-    if bill is None:
-        raise not_found("bill")
+    bill = service.get_bill(session=session, bill_id=bill_id)
     get_visible_work_order_of(
         session=session, principal=principal, work_order_id=bill.work_order_id, what="bill"
     )
@@ -188,9 +186,7 @@ class BillPayments(MethodView):
         """Record a payment, full or partial: online with the provider's reference, cash or bank transfer."""
         principal = require(Permission.PAYMENT_RECORD)
         session = db_session()
-        bill = session.get(Bill, bill_id, with_for_update=True)
-        if bill is None:
-            raise not_found("bill")
+        bill = service.bill_for_update(session=session, bill_id=bill_id)
         service.record_payment(session=session, bill=bill, actor=principal, **data)
         return _bill_view(bill)
 
@@ -204,10 +200,7 @@ class PaymentRefunds(MethodView):
         """Refund part or all of a payment, by its original method, with the reason."""
         principal = require(Permission.PAYMENT_RECORD)
         session = db_session()
-        payment = session.get(Payment, payment_id)
-        if payment is None:
-            raise not_found("payment")
-        session.get(Bill, payment.bill_id, with_for_update=True)
+        payment = service.payment_for_refund(session=session, payment_id=payment_id)
         return service.record_refund(session=session, payment=payment, actor=principal, **data)
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-import sqlalchemy as sa
 from flask.views import MethodView
 
 from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
-from backend.errors import not_found
 from backend.extensions import Blueprint, db_session
 from backend.kernel.permissions import Permission
-from backend.parts import pricing
+from backend.parts import fee_schedule, pricing
 from backend.parts import quotes as service
 from backend.parts.billing_models import BillingPolicy, Difficulty, LabourRate, Quote, TravelFee
 from backend.work_orders.access import get_visible_work_order, get_visible_work_order_of
@@ -90,22 +88,11 @@ class FeeScheduleSchema(ma.Schema):
 class FeeSchedule(MethodView):
     @blp.response(200, FeeScheduleSchema)
     @blp.doc(security=BEARER)
-    def get(self) -> dict[str, Any]:
+    def get(self) -> fee_schedule.FeeSchedule:
         """The published prices: labour by product category × fault type × difficulty, travel fees by
         region, and the consent threshold. Technicians also receive it read-only through sync."""
         require(Permission.FEES_READ)
-        session = db_session()
-        return {
-            "labour": list(
-                session.scalars(
-                    sa.select(LabourRate).order_by(
-                        LabourRate.product_category, LabourRate.fault_type, LabourRate.difficulty
-                    )
-                )
-            ),
-            "travel": list(session.scalars(sa.select(TravelFee).order_by(TravelFee.region_key))),
-            "policy": pricing.billing_policy(session=session),
-        }
+        return fee_schedule.fee_schedule(session=db_session())
 
 
 @blp.route("/fee-schedule/labour-rates")
@@ -116,20 +103,8 @@ class LabourRates(MethodView):
     def put(self, data: dict[str, Any]) -> LabourRate:
         """Set the labour price of a category × fault type × difficulty (finance)."""
         require(Permission.FEES_MANAGE)
-        session = db_session()
-        rate = session.scalars(
-            sa.select(LabourRate).where(
-                LabourRate.product_category == data["product_category"],
-                LabourRate.fault_type == data["fault_type"],
-                LabourRate.difficulty == data["difficulty"],
-            )
-        ).one_or_none()
-        if rate is None:
-            rate = LabourRate(**data)
-            session.add(rate)
-        rate.amount_fen, rate.description = data["amount_fen"], data["description"]
-        session.flush()
-        return rate
+        rate = fee_schedule.LabourRateInput(**data)
+        return fee_schedule.set_labour_rate(session=db_session(), rate=rate)
 
 
 @blp.route("/fee-schedule/travel-fees")
@@ -140,16 +115,8 @@ class TravelFees(MethodView):
     def put(self, data: dict[str, Any]) -> TravelFee:
         """Set the call-out fee of a region, or `*` for all others (finance)."""
         require(Permission.FEES_MANAGE)
-        session = db_session()
-        fee = session.scalars(
-            sa.select(TravelFee).where(TravelFee.region_key == data["region_key"])
-        ).one_or_none()
-        if fee is None:
-            fee = TravelFee(**data)
-            session.add(fee)
-        fee.amount_fen = data["amount_fen"]
-        session.flush()
-        return fee
+        fee = fee_schedule.TravelFeeInput(**data)
+        return fee_schedule.set_travel_fee(session=db_session(), fee=fee)
 
 
 @blp.route("/fee-schedule/policy")
@@ -160,17 +127,8 @@ class Policy(MethodView):
     def put(self, data: dict[str, Any]) -> BillingPolicy:
         """Change the consent threshold and how long quotes stay valid (finance)."""
         require(Permission.FEES_MANAGE)
-        session = db_session()
-        policy = session.get(BillingPolicy, "default")
-        if policy is None:
-            policy = BillingPolicy(id="default", **data)
-            session.add(policy)
-        policy.consent_threshold_fen, policy.quote_valid_hours = (
-            data["consent_threshold_fen"],
-            data["quote_valid_hours"],
-        )
-        session.flush()
-        return policy
+        policy = fee_schedule.BillingPolicyInput(**data)
+        return fee_schedule.set_billing_policy(session=db_session(), policy=policy)
 
 
 # --- quotes ---------------------------------------------------------------------------------------
@@ -253,13 +211,11 @@ class QuoteConsentInSchema(StrictSchema):
 def _visible_quote(quote_id: str, action: Permission) -> Quote:
     principal = require(action)
     session = db_session()
-    quote = session.get(Quote, quote_id)
-    if quote is None:
-        raise not_found("quote")
+    quote = service.get_quote(session=session, quote_id=quote_id)
     get_visible_work_order_of(
         session=session, principal=principal, work_order_id=quote.work_order_id, what="quote"
     )
-    return service.refresh_expiry(quote)
+    return quote
 
 
 @blp.route("/work-orders/<string:work_order_id>/quotes")
