@@ -24,7 +24,7 @@ from backend.geo.geocoding import geocode_address, make_geocoder
 from backend.geo.mutations import record_position
 from backend.geo.settings import DispatchSettings
 from backend.kernel.permissions import Permission
-from backend.kernel.registration import WORK_ORDER_CONFIRMED, Registry
+from backend.kernel.registration import Registry
 from backend.policy import Role
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
 
 def register(registry: Registry) -> None:
     from backend.geo import models, mutations
+    from backend.work_orders.intake import WORK_ORDER_CONFIRMED
 
     registry.domain("geo", models=(models,), mutations=(mutations,))
     # Seed 000: a confirmed order is assigned by its region's preset rules as soon as it exists.

@@ -14,10 +14,6 @@ from typing import Any
 
 from backend.kernel.permissions import Permission
 
-# Named domain events another domain may react to (e.g. auto-assignment when an order is confirmed).
-WORK_ORDER_CONFIRMED = "work_order.confirmed"
-EVENTS = frozenset({WORK_ORDER_CONFIRMED})
-
 
 @dataclass
 class Registry:
@@ -31,6 +27,7 @@ class Registry:
     # Called by the sync engine before it applies a push: (session, principal, [args of each mutation]).
     push_preparers: list[Callable[..., None]] = field(default_factory=list)
     grants: dict[Permission, frozenset[str]] = field(default_factory=dict)
+    # Domain events, declared by the domain that emits them; other domains listen (`on`).
     handlers: dict[str, list[Callable[..., object]]] = field(default_factory=dict)
 
     def domain(
@@ -55,14 +52,21 @@ class Registry:
             raise RuntimeError(f"permission {permission.value!r} granted twice")
         self.grants[permission] = frozenset(roles)
 
-    def on(self, event: str, handler: Callable[..., object]) -> None:
-        if event not in EVENTS:
-            raise RuntimeError(f"unknown domain event {event!r}")
-        self.handlers.setdefault(event, []).append(handler)
+    def event(self, name: str) -> None:
+        """Declare a domain event this domain emits (before the domains that listen to it register)."""
+        self.handlers.setdefault(name, [])
 
-    def emit(self, event: str, **kwargs: Any) -> None:
-        for handler in self.handlers.get(event, ()):
-            handler(**kwargs)
+    def on(self, event: str, handler: Callable[..., object]) -> None:
+        """Call `handler(**data)` in the emitter's transaction whenever `event` is emitted."""
+        if event not in self.handlers:
+            raise RuntimeError(f"no domain declared the event {event!r} (or it registers later)")
+        self.handlers[event].append(handler)
+
+    def emit(self, event: str, **data: Any) -> None:
+        if event not in self.handlers:
+            raise RuntimeError(f"undeclared domain event {event!r}")
+        for handler in self.handlers[event]:
+            handler(**data)
 
 
 _installed: Registry | None = None

@@ -9,10 +9,11 @@ from backend.policy import ALL_STAFF, PARTNER, STAFF, Role
 
 
 def register(registry: Registry) -> None:
-    from backend.work_orders import field_facts, models, mutations
+    from backend.work_orders import field_facts, intake, models, mutations
 
     registry.domain("work_orders", models=(models,), mutations=(mutations,))
     registry.push_preparer(field_facts.lock_pushed_jobs)
+    registry.event(intake.WORK_ORDER_CONFIRMED)
     registry.grant(
         Permission.REQUEST_CREATE, {Role.CUSTOMER, Role.CUSTOMER_SERVICE, Role.ADMIN, Role.DISPATCHER}
     )

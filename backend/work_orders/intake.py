@@ -19,7 +19,7 @@ from backend.accounts.customers import Address, Customer, Product
 from backend.accounts.regions import Region
 from backend.errors import Problem, conflict
 from backend.kernel.base import new_id, utcnow
-from backend.kernel.registration import WORK_ORDER_CONFIRMED, installed
+from backend.kernel.registration import installed
 from backend.kernel.roles import SYSTEM_ROLE
 from backend.policy import Principal
 from backend.work_orders.models import Channel, Hazard, Priority, RepairRequest, RequestStatus, WorkOrder
@@ -29,6 +29,8 @@ from backend.work_orders.states import Status
 SYSTEM = Principal(role=SYSTEM_ROLE, display_name="RepairOps")
 # Partners may carry their reference in this header instead of (or as well as) the body.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Emitted once a request became a work order (listeners: auto-assignment by the region's rules).
+WORK_ORDER_CONFIRMED = "work_order.confirmed"
 
 # Categories whose work is hazardous by nature (seed 002: electrical, gas, height need PPE and permits).
 HAZARDS_BY_CATEGORY: dict[str, list[str]] = {
