@@ -1,20 +1,48 @@
-"""Run one device mutation the way `POST /sync/push` does (schema, handler in a savepoint, commit),
-without HTTP: for domain tests of mutation handlers. End-to-end tests go through the push endpoint.
-`spy_on_batch` records what a mutation's batch form did with each run a push handed it."""
+"""Device mutations in tests.
+
+- `run_mutation`: one mutation the way `POST /sync/push` applies it (schema, handler in a savepoint,
+  commit), without HTTP: for domain tests of a handler.
+- `envelope` and `push_over_http`: a phone's outbox through the real endpoint (exactly once, retries
+  answered `duplicate`, results and flags as the phone sees them).
+- `spy_on_batch`: what a mutation's batch form did with each run a push handed it."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Any
 
 import marshmallow as ma
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from backend.errors import Problem
 from backend.kernel.base import new_id
 from backend.policy import Principal
 from backend.sync.registry import MUTATIONS, Flag, MutationContext, NotBatchable, mutations_by_name
+
+PROTOCOL_HEADERS = {"X-Sync-Protocol": "2"}
+CLIENT_TIME = "2026-11-23T07:30:00+00:00"
+
+
+def envelope(name: str, args: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A mutation as a phone queues it: a fresh device-generated id, the name, the args, its clock."""
+    return {"id": str(uuid.uuid4()), "name": name, "args": args, "client_time": CLIENT_TIME, **extra}
+
+
+def push_over_http(
+    client: FlaskClient, headers: dict[str, str], *mutations: dict[str, Any], device_id: str = "phone-1"
+) -> list[dict[str, Any]]:
+    """`POST /sync/push` with the protocol header; the per-mutation results (the push itself must be
+    accepted). Send the same envelopes again to see them answered `duplicate`."""
+    response = client.post(
+        "/sync/push",
+        json={"device_id": device_id, "mutations": list(mutations)},
+        headers={**headers, **PROTOCOL_HEADERS},
+    )
+    assert response.status_code == 200, response.get_json()
+    return list(response.get_json()["results"])
 
 
 class MutationOutcome:

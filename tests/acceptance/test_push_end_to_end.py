@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from backend.acceptance.models import Acceptance
 from backend.work_orders.models import WorkOrder
 from tests.acceptance.test_acceptance import SIGNATURE_SHA, STROKES, _completed_job, _summary
-
-PROTOCOL = {"X-Sync-Protocol": "2"}
-
-
-def _mutation(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "name": name, "args": args, "client_time": "2026-11-23T07:30:00+00:00"}
+from tests.mutations import PROTOCOL_HEADERS, envelope
 
 
 def test_offline_batch_checks_in_far_away_and_seals_the_customers_signature_exactly_once(
@@ -21,10 +13,10 @@ def test_offline_batch_checks_in_far_away_and_seals_the_customers_signature_exac
 ):
     order = _completed_job(db, push, job, technician)
     digest = _summary(client, auth, technician.user, order)["summary_sha256"]
-    headers = {**auth(technician.user), **PROTOCOL}
+    headers = {**auth(technician.user), **PROTOCOL_HEADERS}
     batch = [
-        _mutation("visit.check_in", {"id": "v-e2e", "work_order_id": order.id, "lat": 34.80, "lng": 113.66}),
-        _mutation(
+        envelope("visit.check_in", {"id": "v-e2e", "work_order_id": order.id, "lat": 34.80, "lng": 113.66}),
+        envelope(
             "acceptance.record",
             {
                 "id": "acc-e2e",

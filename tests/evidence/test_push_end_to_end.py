@@ -3,7 +3,6 @@ bytes sent with the ticket, the attachment's state pulled back."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -14,20 +13,7 @@ from backend.work_orders.states import Status
 from tests import factories
 from tests.evidence import samples
 from tests.evidence.conftest import Device
-
-PROTOCOL = {"X-Sync-Protocol": "2"}
-
-
-def _push(client: FlaskClient, headers: dict[str, str], *mutations: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(
-        "/sync/push", json={"device_id": "phone-1", "mutations": list(mutations)}, headers=headers
-    )
-    assert response.status_code == 200, response.get_json()
-    return list(response.get_json()["results"])
-
-
-def _mutation(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "name": name, "args": args, "client_time": "2026-11-23T06:05:09+00:00"}
+from tests.mutations import PROTOCOL_HEADERS, envelope, push_over_http
 
 
 def test_device_registers_uploads_and_completes_a_photo_through_push_and_pulls_its_verified_state(
@@ -35,16 +21,18 @@ def test_device_registers_uploads_and_completes_a_photo_through_push_and_pulls_i
 ) -> None:
     technician = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=technician, status=Status.IN_REPAIR)
-    headers = {**auth(technician.user), **PROTOCOL}
+    headers = {**auth(technician.user), **PROTOCOL_HEADERS}
     photo = samples.jpeg_with_gps()
-    register = _mutation("attachment.register", {**samples.declaration(photo), "work_order_id": order.id})
+    register = envelope("attachment.register", {**samples.declaration(photo), "work_order_id": order.id})
     attachment_id = register["args"]["id"]
 
-    [registered] = _push(client, headers, register)
+    [registered] = push_over_http(client, headers, register)
     device.send(registered["result"]["ticket"], photo)
-    complete = _mutation("attachment.complete", {"id": attachment_id})
-    [completed] = _push(client, headers, complete)
-    replay = _push(client, headers, register, complete)  # the whole push retried after a lost response
+    complete = envelope("attachment.complete", {"id": attachment_id})
+    [completed] = push_over_http(client, headers, complete)
+    replay = push_over_http(
+        client, headers, register, complete
+    )  # the whole push retried after a lost response
 
     assert registered["status"] == "applied" and registered["result"]["attachment"]["state"] == "pending"
     assert completed["status"] == "applied" and completed["result"]["attachment"]["state"] == "verified"
@@ -63,13 +51,15 @@ def test_a_bad_upload_pushed_for_completion_comes_back_rejected_with_a_fresh_tic
 ) -> None:
     technician = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=technician, status=Status.IN_REPAIR)
-    headers = {**auth(technician.user), **PROTOCOL}
+    headers = {**auth(technician.user), **PROTOCOL_HEADERS}
     photo = samples.plain_jpeg()
-    register = _mutation("attachment.register", {**samples.declaration(photo), "work_order_id": order.id})
-    [registered] = _push(client, headers, register)
+    register = envelope("attachment.register", {**samples.declaration(photo), "work_order_id": order.id})
+    [registered] = push_over_http(client, headers, register)
     device.send(registered["result"]["ticket"], samples.pdf())
 
-    [completed] = _push(client, headers, _mutation("attachment.complete", {"id": register["args"]["id"]}))
+    [completed] = push_over_http(
+        client, headers, envelope("attachment.complete", {"id": register["args"]["id"]})
+    )
 
     assert completed["status"] == "applied"
     assert completed["result"]["attachment"]["state"] == "rejected"

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
-from flask.testing import FlaskClient
 
 from backend.kernel.base import new_id
 from backend.parts import stock
 from backend.parts.models import StockBalance
 from tests import factories
-
-PROTOCOL = {"X-Sync-Protocol": "2"}
-
-
-def _push(client: FlaskClient, headers: dict[str, str], *mutations: dict[str, Any]) -> list[dict[str, Any]]:
-    response = client.post(
-        "/sync/push", json={"device_id": "phone-1", "mutations": list(mutations)}, headers=headers
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()["results"]
-
-
-def _mutation(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    return {"id": new_id(), "name": name, "args": args, "client_time": "2026-11-23T10:00:00+08:00"}
+from tests.mutations import PROTOCOL_HEADERS, envelope, push_over_http
 
 
 def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_batch(db, client, auth, clerk):
@@ -37,16 +21,16 @@ def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_b
     van = stock.van_for(session=db, technician=tech)
     stock.transfer(session=db, actor=clerk, source=warehouse, destination=van, part=part, quantity=1)
     db.commit()
-    headers = {**auth(tech.user), **PROTOCOL}
-    consume = _mutation(
+    headers = {**auth(tech.user), **PROTOCOL_HEADERS}
+    consume = envelope(
         "parts.consume", {"id": new_id(), "work_order_id": order.id, "sku": part.sku, "quantity": 1}
     )
 
-    [refused] = _push(client, headers, consume)
+    [refused] = push_over_http(client, headers, consume)
     assert refused["status"] == "conflict" and refused["problem"]["code"] == "quote.consent_required"
 
     quote_id = new_id()
-    propose = _mutation(
+    propose = envelope(
         "quote.propose",
         {
             "id": quote_id,
@@ -54,9 +38,9 @@ def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_b
             "lines": [{"kind": "labour"}, {"kind": "part", "sku": part.sku}],
         },
     )
-    [proposed] = _push(client, headers, propose)
+    [proposed] = push_over_http(client, headers, propose)
     shown = proposed["result"]["quote"]["content_hash"]
-    consent = _mutation(
+    consent = envelope(
         "quote.consent",
         {
             "id": new_id(),
@@ -67,11 +51,14 @@ def test_offline_consent_pushed_before_the_expensive_part_lets_it_apply_in_one_b
         },
     )
     retry = {**consume, "id": new_id()}
-    results = _push(client, headers, consent, retry)
+    results = push_over_http(client, headers, consent, retry)
 
     assert [r["status"] for r in results] == ["applied", "applied"]
     assert results[1]["result"]["van_stock"] == {"sku": part.sku, "quantity": 0}
-    assert [r["status"] for r in _push(client, headers, consent, retry)] == ["duplicate", "duplicate"]
+    assert [r["status"] for r in push_over_http(client, headers, consent, retry)] == [
+        "duplicate",
+        "duplicate",
+    ]
     assert (
         stock.balance_of(session=db, location_id=van.id, part_id=part.id)
         == 0
@@ -94,12 +81,12 @@ def test_consumption_beyond_van_stock_comes_back_applied_with_a_flag(db, client,
     tech = factories.TechnicianFactory()
     order = factories.WorkOrderFactory(assignee=tech, status="in_repair")
     part = factories.PartFactory()
-    headers = {**auth(tech.user), **PROTOCOL}
+    headers = {**auth(tech.user), **PROTOCOL_HEADERS}
 
-    [result] = _push(
+    [result] = push_over_http(
         client,
         headers,
-        _mutation(
+        envelope(
             "parts.consume", {"id": new_id(), "work_order_id": order.id, "sku": part.sku, "quantity": 2}
         ),
     )
