@@ -13,7 +13,7 @@ import marshmallow as ma
 from flask import current_app
 from flask.views import MethodView
 
-from backend.api.pagination import PageArgs, PageSchema, paginate
+from backend.api.pagination import PageArgs, PageSchema, SortKey, paginate_by
 from backend.api.schemas import AwareDateTime, StrictSchema
 from backend.api.security import BEARER, require
 from backend.extensions import Blueprint, db_session
@@ -181,6 +181,12 @@ class StopWorkPageSchema(PageSchema):
     items = ma.fields.List(ma.fields.Nested(StopWorkSchema))
 
 
+STOP_WORK_ORDER = (
+    SortKey(StopWorkReport.reported_at, descending=True),
+    SortKey(StopWorkReport.id, descending=True),
+)
+
+
 class StopWorkListArgs(PageArgs):
     open = ma.fields.Boolean(load_default=True, metadata={"description": "Only unresolved reports."})
 
@@ -278,7 +284,7 @@ class StopWorkReports(MethodView):
         repeat with `cursor` set to `next_cursor` while `has_more`."""
         principal = require(Permission.SAFETY_RESOLVE)
         stmt = onsite.stop_work_reports_query(principal, open_only=args["open"])
-        return paginate(db_session(), stmt, StopWorkReport, args.get("cursor"), args["limit"])
+        return paginate_by(db_session(), stmt, STOP_WORK_ORDER, args.get("cursor"), args["limit"])
 
 
 @blp.route("/stop-work-reports/<string:report_id>/resolve")

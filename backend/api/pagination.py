@@ -1,5 +1,5 @@
-"""Cursor pagination for lists: keyset on (created_at, id), newest first, or on any declared order
-(`paginate_by`); cursors are signed and opaque."""
+"""Cursor pagination for lists: keyset on a declared order (`paginate_by`; `paginate` is newest first);
+cursors are signed and opaque."""
 
 from __future__ import annotations
 
@@ -33,30 +33,16 @@ class PageSchema(ma.Schema):
     has_more = ma.fields.Boolean()
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="list-cursor")
+def newest_first(model: Any) -> tuple[SortKey, SortKey]:
+    """The usual order of a list: newest first, by `created_at` then id."""
+    return SortKey(model.created_at, descending=True), SortKey(model.id, descending=True)
 
 
 def paginate(
     session: Session, stmt: sa.Select[Any], model: Any, cursor: str | None, limit: int
 ) -> dict[str, Any]:
-    if cursor:
-        try:
-            created_raw, last_id = _serializer().loads(cursor)
-            created = datetime.fromisoformat(created_raw)
-        except (BadSignature, ValueError, TypeError):
-            raise Problem(
-                "pagination.bad_cursor", "The cursor is not one this server issued.", status=400
-            ) from None
-        stmt = stmt.where(
-            sa.tuple_(model.created_at, model.id)
-            < sa.tuple_(sa.literal(created, model.created_at.type), sa.literal(last_id))
-        )
-    rows = list(session.scalars(stmt.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)))
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = _serializer().dumps([rows[-1].created_at.isoformat(), rows[-1].id]) if has_more else None
-    return {"items": rows, "next_cursor": next_cursor, "has_more": has_more}
+    """A page of `stmt`, newest first (`paginate_by` in the order of `newest_first`)."""
+    return paginate_by(session, stmt, newest_first(model), cursor, limit)
 
 
 # --- keyset on any order --------------------------------------------------------------------------
@@ -135,8 +121,13 @@ def paginate_by(
 
 
 def _after(keys: Sequence[SortKey], values: list[Any]) -> sa.ColumnElement[bool]:
-    """Rows after the cursor's row: equal on the first i keys and beyond it on key i, for some i (a row
-    tuple comparison cannot mix ascending and descending keys)."""
+    """Rows after the cursor's row. Keys all in one direction and never NULL: one row comparison
+    (`(a, b) < (x, y)`, an index range). Otherwise equal on the first i keys and beyond it on key i,
+    for some i (a row comparison cannot mix directions or place NULLs)."""
+    if not any(key.nullable for key in keys) and len({key.descending for key in keys}) == 1:
+        row = sa.tuple_(*(key.column for key in keys))
+        bound = sa.tuple_(*(sa.literal(v, k.column.type) for k, v in zip(keys, values, strict=True)))
+        return row < bound if keys[0].descending else row > bound
     branches = []
     for i, key in enumerate(keys):
         ties = [k.equal(v) for k, v in zip(keys[:i], values[:i], strict=True)]

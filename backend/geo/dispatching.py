@@ -12,6 +12,7 @@ from typing import Any, Final, TypedDict
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from backend.accounts.directory import get_technician
 from backend.accounts.regions import Region
 from backend.accounts.technicians import Technician
 from backend.accounts.users import User
@@ -154,9 +155,7 @@ def assign_planned(*, session: Session, actor: Principal, line: PlanLine) -> Wor
     order = get_visible_work_order(
         session=session, principal=actor, work_order_id=line["work_order_id"], lock=True
     )
-    technician = session.get(Technician, line["technician_id"])
-    if technician is None:
-        raise not_found("technician")
+    technician = get_technician(session=session, technician_id=line["technician_id"])
     job = job_facts(order)
     reasons = ineligibility(
         load_tech_facts(session=session, ids=[technician.id], job=job)[technician.id], job
@@ -342,9 +341,7 @@ def day_route(
     *, session: Session, technician_id: str, settings: DispatchSettings, day: date | None = None
 ) -> dict[str, Any]:
     """A technician's jobs of the day (China today by default) in driving order, with ETAs."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise not_found("technician")
+    technician = get_technician(session=session, technician_id=technician_id)
     day = day or china_today()
     route, orders, context = technician_day_route(
         session=session, technician=technician, day=day, settings=settings

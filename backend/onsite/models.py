@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, synonym
+from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.kernel.base import Base, IdMixin, TimestampMixin, utcnow
 from backend.kernel.sync_spec import Scope, SyncSpec
@@ -120,8 +120,6 @@ class StopWorkReport(IdMixin, Base):
     resolved_at: Mapped[datetime | None]
     resolved_by_user_id: Mapped[str | None] = mapped_column(sa.ForeignKey("users.id"))
     resolution: Mapped[str | None] = mapped_column(sa.String(2000))
-    # A report is created when it is reported: list paging keys on `created_at` (not a column).
-    created_at: Mapped[datetime] = synonym("reported_at")
 
 
 class Consent(IdMixin, Base):

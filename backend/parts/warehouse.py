@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from backend.accounts.technicians import Technician
+from backend.accounts.directory import get_technician
 from backend.errors import conflict, not_found
 from backend.kernel.base import utcnow
 from backend.parts.access import visible_stock_locations
@@ -72,9 +72,7 @@ def balances_at(*, session: Session, location: StockLocation) -> list[StockBalan
 
 def technician_van(*, session: Session, technician_id: str) -> StockLocation:
     """A technician's van, created with their first look at it; an unknown technician is a 404."""
-    technician = session.get(Technician, technician_id)
-    if technician is None:
-        raise not_found("technician")
+    technician = get_technician(session=session, technician_id=technician_id)
     return van_for(session=session, technician=technician)
 
 
